@@ -1,0 +1,136 @@
+"""`python -m bench <command> [key=value ...] [--flags]`.
+
+    run       sample a model and score it (default: the offline toy benchmark)
+    list      what is registered: models (cards), families, samplers, metrics, datasets, feature nets
+    report    write reports/leaderboard.md (+ CSV) from the records in results/
+    train     train a project-made artefact (`train feature-net`)
+    download  fetch a card's files into the cache, resumably, with sha256 checks
+
+User errors print one paragraph and exit with status 2; nothing is written for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import UserFacingError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+    parser.add_argument("--results-dir", default=None, help="results root (default: $MGM_RESULTS_DIR or ./results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.config import describe
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    run = commands.add_parser(
+        "run", help="sample and score one configuration", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="overrides (key=value):\n" + describe() + "\n  sampler.<field>              any field of the model's sampler config",
+    )
+    run.add_argument("overrides", nargs="*", help="key=value, e.g. model=toy-real num_samples=2000 seed=0")
+    run.add_argument("--force", action="store_true", help="recompute even if a record for this config exists")
+    _common(run)
+    listing = commands.add_parser("list", help="list registered models, samplers, metrics, datasets")
+    _common(listing)
+    report = commands.add_parser("report", help="write markdown leaderboards from results/")
+    report.add_argument("--out", default="reports", help="output folder (default: reports)")
+    _common(report)
+    train = commands.add_parser("train", help="train a project-made artefact")
+    train.add_argument("target", help="what to train: feature-net")
+    train.add_argument("overrides", nargs="*", help="key=value training options (e.g. epochs=3)")
+    train.add_argument("--out", default=None, help="where to write the weights (default: the card's path)")
+    _common(train)
+    download = commands.add_parser("download", help="download a card's files into the cache")
+    download.add_argument("name", help="card name from checkpoints.yaml")
+    _common(download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]  # `python -m bench` alone runs the default benchmark
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        args = build_parser().parse_args(["run"])
+    try:
+        return COMMANDS[args.command](args)
+    except UserFacingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished shards are kept; rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from bench.checkpoints import get_card
+    from bench.config import parse_overrides
+    from bench.run import execute, format_table, resolve
+    from bench.store import results_root
+
+    run = resolve(parse_overrides(args.overrides))
+    log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
+    record = execute(run, results_root(args.results_dir), force=args.force, progress=not args.quiet, log=log)
+    print(format_table(record, get_card(record["card"])))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.checkpoints import load_cards
+    from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
+
+    load_all()
+    cards, nets = load_cards()
+    print("models (checkpoints.yaml cards):")
+    for name, card in sorted(cards.items()):
+        print(f"  {name:<28} family={card.family:<14} status={card.status}")
+    for title, registry in (
+        ("model families", MODELS), ("samplers", SAMPLERS), ("metrics", METRICS),
+        ("datasets", DATASETS), ("feature nets", FEATURE_NETS),
+    ):
+        print(f"{title}: {', '.join(registry.names()) or '(none yet)'}")
+    print(f"feature-net cards: {', '.join(sorted(nets))}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from bench.report import write_reports
+    from bench.store import results_root
+
+    written, problems = write_reports(results_root(args.results_dir), Path(args.out))
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from bench.config import parse_overrides
+    from bench.train import TRAIN_TARGETS
+
+    if args.target not in TRAIN_TARGETS:
+        from reimpl.errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown training target {args.target!r}", hint=f"choose one of: {', '.join(TRAIN_TARGETS)}")
+    return TRAIN_TARGETS[args.target](parse_overrides(args.overrides), args.out, not args.quiet)
+
+
+def cmd_download(args) -> int:
+    from bench.checkpoints import download, get_card
+
+    card = get_card(args.name)
+    if not card.files:
+        print(f"{card.name} has no files to download (status: {card.status})")
+    for spec in card.files:
+        print(f"{spec.role}: {download(card.name, spec, progress=not args.quiet)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train, "download": cmd_download}

@@ -1,0 +1,1 @@
+"""Datasets: the procedural toy benchmark, image folders and webdataset shards."""

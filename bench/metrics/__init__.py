@@ -1,0 +1,1 @@
+"""Metrics and the feature networks behind them; every module here registers itself."""

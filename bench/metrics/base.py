@@ -1,0 +1,61 @@
+"""The metric contract: what a metric needs, what it returns, which way is better."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+# Result keys (nested in records as metrics.<key>.value); never composite strings.
+FID = "fid"
+IS_MEAN, IS_STD = "is_mean", "is_std"
+PRECISION, RECALL = "precision", "recall"
+ACCURACY = "accuracy"
+PSNR, SSIM, RFID, LPIPS = "psnr", "ssim", "rfid", "lpips"
+
+HIGHER_IS_BETTER = {
+    FID: False, IS_MEAN: True, IS_STD: False, PRECISION: True, RECALL: True,
+    ACCURACY: True, PSNR: True, SSIM: True, RFID: False, LPIPS: False,
+}
+
+
+@dataclasses.dataclass
+class MetricInputs:
+    """Everything any metric may read; a run fills in what its metric set needs.
+
+    features: float32 (N, D) penultimate features of generated images
+    logits:   float32 (N, K) class logits of generated images
+    labels:   int64 (N,) the classes the images were conditioned on (None: unconditional)
+    reference_mu, reference_sigma: float64 (D,), (D, D) statistics of the real images
+    reference_features: float32 (M, D) real-image features (for precision/recall)
+    originals, reconstructions: uint8 (N, 3, H, W) pairs for reconstruction metrics
+    original_features: float32 (N, D) features of `originals` (rFID)
+    """
+
+    features: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    reference_mu: np.ndarray | None = None
+    reference_sigma: np.ndarray | None = None
+    reference_features: np.ndarray | None = None
+    originals: np.ndarray | None = None
+    reconstructions: np.ndarray | None = None
+    original_features: np.ndarray | None = None
+
+
+class Metric(abc.ABC):
+    """One metric family. `needs` tells the harness which inputs to compute:
+    'features' (generated + reference features), 'logits' (generated logits + labels) or
+    'pairs' (originals and their reconstructions)."""
+
+    needs: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]
+
+    def __init__(self, eval_config) -> None:
+        self.eval_config = eval_config
+
+    @abc.abstractmethod
+    def compute(self, inputs: MetricInputs) -> dict[str, float]:
+        """Return {result key: value} for every key in `keys`."""

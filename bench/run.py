@@ -1,0 +1,221 @@
+"""One benchmark run: resolve the config, score the reference, sample, score, record.
+
+Everything that can be wrong with the input (names, overrides, cards, weights, checksums)
+is checked before anything is written under results/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+import reimpl
+from bench.checkpoints import ModelCard, get_card
+from bench.config import RunConfig, apply_overrides, config_hash, to_dict
+from bench.errors import BadOverrideError, UserFacingError
+from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds
+from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
+from bench.metrics.features import FeatureNet, extract, reference_statistics
+from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
+from bench.store import StorePaths, atomic_write_json, environment, git_state, now_iso, read_record, SCHEMA_VERSION
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedRun:
+    config: RunConfig
+    card: ModelCard
+    feature_net_name: str
+    sampler_name: str | None
+    sampler_config: Mapping[str, Any]
+    resolved: Mapping[str, Any]  # what the hash covers, echoed into the record
+    config_hash: str
+
+
+def _validate(config: RunConfig) -> None:
+    positive = {
+        "num_samples": config.num_samples, "batch_size": config.batch_size, "shard_size": config.shard_size,
+        "eval.reference_images": config.eval.reference_images, "eval.batch_size": config.eval.batch_size,
+        "eval.precision_recall_k": config.eval.precision_recall_k, "eval.is_splits": config.eval.is_splits,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise BadOverrideError(f"{key}={value} must be positive", hint=f"e.g. {key}=8")
+    if "is" in config.metrics and config.num_samples < config.eval.is_splits:
+        raise BadOverrideError(
+            f"num_samples={config.num_samples} is fewer than eval.is_splits={config.eval.is_splits}",
+            hint="raise num_samples or lower eval.is_splits",
+        )
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise BadOverrideError("device=cuda but no CUDA device is visible", hint="use device=cpu")
+    for name in config.metrics:
+        metric = METRICS.get(name)
+        if metric.needs == "pairs":
+            raise BadOverrideError(
+                f"metric {name!r} scores (original, reconstruction) pairs, not generated samples",
+                hint="reconstruction metrics run on a tokenizer; drop it from metrics=[...]",
+            )
+
+
+def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
+    """Overrides -> a fully resolved, validated run and its hash."""
+    load_all()
+    sampler_overrides = {k[len("sampler."):]: v for k, v in overrides.items() if k.startswith("sampler.")}
+    if "sampler" in overrides:
+        raise BadOverrideError("override sampler fields one by one", hint="e.g. sampler.steps=8 sampler.temperature=4.5")
+    config = apply_overrides(RunConfig(), {k: v for k, v in overrides.items() if not k.startswith("sampler.")})
+    _validate(config)
+    card = get_card(config.model)
+    MODELS.get(card.family)
+    sampler_name, sampler_config = _resolve_sampler(card, sampler_overrides)
+    feature_net_name = config.eval.feature_net or card.benchmark.feature_net
+    FEATURE_NETS.get(feature_net_name)
+    DATASETS.get(card.benchmark.dataset)
+    config = dataclasses.replace(config, sampler=sampler_config)
+    resolved = {
+        "run": to_dict(config),
+        "card": card.name,
+        "family": card.family,
+        "checkpoint_sha256": {f.role: f.sha256 for f in card.files},
+        "sampler_name": sampler_name,
+        "feature_net": feature_net_name,
+        "benchmark": to_dict(dataclasses.asdict(card.benchmark)),
+        "code_version": reimpl.__version__,
+    }
+    return ResolvedRun(config, card, feature_net_name, sampler_name, sampler_config, resolved, config_hash(resolved))
+
+
+def _resolve_sampler(card: ModelCard, overrides: Mapping[str, str]) -> tuple[str | None, dict]:
+    settings = dict(card.sampler)
+    name = settings.pop("name", None)
+    if name is None:
+        if overrides:
+            raise BadOverrideError(
+                f"model {card.name!r} draws images directly and has no sampler to configure",
+                hint=f"drop the sampler.* overrides ({', '.join('sampler.' + k for k in overrides)})",
+            )
+        return None, {}
+    sampler_cls = SAMPLERS.get(name)
+    base = sampler_cls.Config(**settings)
+    return name, to_dict(apply_overrides(base, overrides, scope=f"sampler {name!r}"))
+
+
+def execute(
+    run: ResolvedRun,
+    results: Path,
+    force: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    on_shard_written: Callable[[int], None] | None = None,
+) -> dict:
+    """Run (or reuse) the resolved config; return its record."""
+    paths = StorePaths(results)
+    record_path = paths.record(run.config_hash)
+    if record_path.is_file() and not force:
+        log(f"reusing {record_path} (pass --force to recompute)")
+        return read_record(record_path)
+    started = time.perf_counter()
+    config, card = run.config, run.card
+    device = config.device
+
+    # Checks that can fail on input come first: weights, checksums, reference data.
+    net: FeatureNet = FEATURE_NETS.get(run.feature_net_name)()
+    extractor = net.build(device)
+    dataset = DATASETS.get(card.benchmark.dataset)(
+        card.benchmark.reference_split, config.eval.reference_images, card.benchmark.resolution
+    )
+    identity = getattr(dataset, "identity", lambda: card.benchmark.dataset)()
+
+    def reference_features():
+        batches = (
+            torch.stack([dataset[i][0] for i in range(lo, min(lo + config.eval.batch_size, len(dataset)))])
+            for lo in range(0, len(dataset), config.eval.batch_size)
+        )
+        return extract(net, batches, len(dataset), device, progress, "reference features", extractor)
+
+    reference = reference_statistics(
+        paths.cache, identity, run.feature_net_name, net, reference_features, config.eval.precision_recall_max
+    )
+    model = MODELS.get(card.family)(card).to(device)
+    if run.sampler_name is not None:
+        raise UserFacingError(f"sampler {run.sampler_name!r} is not wired into the generation loop yet")
+
+    samples_dir = paths.samples(run.config_hash)
+    if force and samples_dir.exists():
+        shutil.rmtree(samples_dir)
+    shards = generate_shards(
+        lambda labels, seeds: model.generate(labels.to(device), seeds),
+        samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
+        progress, on_shard_written,
+    )
+    labels, sampling_seconds = shard_labels_and_seconds(shards)
+    generated = extract(
+        net, iter_shard_images(shards, config.eval.batch_size), config.num_samples, device, progress,
+        "sample features", extractor,
+    )
+    inputs = MetricInputs(
+        features=generated.features, logits=generated.logits,
+        labels=labels if model.num_classes else None,
+        reference_mu=reference.mu, reference_sigma=reference.sigma, reference_features=reference.features,
+    )
+    metrics: dict[str, dict] = {}
+    for name in config.metrics:
+        metric: Metric = METRICS.get(name)(config.eval)
+        for key, value in metric.compute(inputs).items():
+            metrics[key] = {"value": value, "num_samples": config.num_samples, "metric": name}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "config_hash": run.config_hash,
+        "config": run.resolved,
+        "card": card.name,
+        "code": git_state(),
+        "env": environment(device),
+        "inputs_hash": _inputs_hash(config, model.num_classes, reference.key),
+        "reference": {
+            "dataset": identity, "feature_net": run.feature_net_name, "stats_key": reference.key,
+            "num_images": reference.num_images, "regime": card.benchmark.regime,
+        },
+        "metrics": metrics,
+        "timing": {
+            "images_per_s": config.num_samples / sampling_seconds if sampling_seconds > 0 else None,
+            "sampling_s": sampling_seconds,
+            "wall_s": time.perf_counter() - started,
+        },
+        "samples_dir": str(samples_dir),
+        "created_at": now_iso(),
+    }
+    atomic_write_json(record_path, record)
+    log(f"wrote {record_path}")
+    return record
+
+
+def _inputs_hash(config: RunConfig, num_classes: int | None, reference_key: str) -> str:
+    blob = f"{config.seed}/{config.num_samples}/{num_classes}/{reference_key}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def format_table(record: dict, card: ModelCard | None = None) -> str:
+    """A plain-text table of one record's metrics beside the card's published numbers."""
+    published = {p.metric: p.value for p in (card.published if card else ())}
+    rows = [("metric", "ours", "published", "n")]
+    order = {key: i for i, key in enumerate(HIGHER_IS_BETTER)}
+    for key, entry in sorted(record["metrics"].items(), key=lambda item: order.get(item[0], len(order))):
+        ref = published.get(key)
+        rows.append((key, f"{entry['value']:.4f}", f"{ref:.4f}" if ref is not None else "-", str(entry["num_samples"])))
+    speed = record["timing"]["images_per_s"]
+    rows.append(("images/s", f"{speed:.1f}" if speed else "-", "-", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{record['card']}  (record {record['config_hash']}, reference {record['reference']['dataset']}, "
+             f"features {record['reference']['feature_net']})"]
+    for j, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+

@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests never write into the repository's results/: each gets its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path, monkeypatch) -> Path:
+    path = tmp_path / "results"
+    monkeypatch.setenv("MGM_RESULTS_DIR", str(path))
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python -m bench ...` in a fresh interpreter, as a user would run it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=full_env, cwd=cwd or REPO,
+        timeout=timeout,
+    )
+
+
+# A run small enough for CI that still exercises every stage.
+SMALL_RUN = ("num_samples=120", "eval.reference_images=300", "shard_size=40", "batch_size=20", "eval.batch_size=60")
