@@ -71,6 +71,7 @@ def generate_shards(
     batch_size: int,
     progress: bool = True,
     on_shard_written: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> list[Path]:
     """Make every missing shard; return all shard paths in order.
 
@@ -82,9 +83,9 @@ def generate_shards(
     sizes = [min(shard_size, num_samples - k * shard_size) for k in range(num_shards)]
     done = [k for k in range(num_shards) if _shard_is_complete(shard_path(samples_dir, k), sizes[k])]
     already = sum(sizes[k] for k in done)
+    if done:
+        log(f"resuming: {len(done)}/{num_shards} shards already on disk in {samples_dir}")
     bar = tqdm(total=num_samples, initial=already, desc="sampling", unit="img", disable=not progress)
-    if done and progress:
-        bar.write(f"resuming: {len(done)}/{num_shards} shards already on disk in {samples_dir}")
     for k in range(num_shards):
         if k in done:
             continue

@@ -152,7 +152,7 @@ def execute(
     shards = generate_shards(
         lambda labels, seeds: model.generate(labels.to(device), seeds),
         samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
-        progress, on_shard_written,
+        progress, on_shard_written, log,
     )
     labels, sampling_seconds = shard_labels_and_seconds(shards)
     generated = extract(

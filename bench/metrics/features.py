@@ -141,7 +141,7 @@ def reference_statistics(
     path = cache_root / "reference" / f"{key}.npz"
     if path.is_file():
         with np.load(path) as data:
-            if int(data["kept"]) >= keep_features:
+            if int(data["kept"]) >= min(keep_features, int(data["n"])):
                 return ReferenceStats(data["mu"], data["sigma"], data["features"][:keep_features], int(data["n"]), key)
     features = compute()
     mu, sigma = statistics(features.features)

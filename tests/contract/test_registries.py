@@ -1,0 +1,64 @@
+"""Contract tests generated from the registries: whatever gets registered is tested here
+the moment it exists (pytorch/benchmark's trick)."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench.checkpoints import load_cards
+from bench.config import EvalConfig
+from bench.errors import MissingWeightsError
+from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
+from bench.registry import DATASETS, METRICS, MODELS, load_all
+
+load_all()
+MODEL_CARDS, _ = load_cards()
+
+
+@pytest.mark.parametrize("card_name", sorted(MODEL_CARDS))
+def test_model_cards_build_and_generate_per_sample(card_name):
+    card = MODEL_CARDS[card_name]
+    model = MODELS.get(card.family)(card)
+    labels = torch.tensor([0, 1, 2, 3]) % (model.num_classes or 1)
+    seeds = [11, 22, 33, 44]
+    images = model.generate(labels, seeds)
+    size = card.benchmark.resolution
+    assert images.dtype == torch.uint8 and images.shape == (4, 3, size, size)
+    # Image i depends only on (label i, seed i): same result alone or in another batch.
+    alone = model.generate(labels[2:3], seeds[2:3])
+    assert torch.equal(alone[0], images[2])
+
+
+def _synthetic_inputs(rng):
+    images = rng.integers(0, 256, size=(40, 3, 16, 16), dtype=np.uint8)
+    noisy = np.clip(images.astype(int) + rng.integers(-20, 21, size=images.shape), 0, 255).astype(np.uint8)
+    features = rng.normal(size=(40, 8)).astype(np.float32)
+    reference = rng.normal(size=(60, 8)).astype(np.float32)
+    return MetricInputs(
+        features=features, logits=rng.normal(size=(40, 5)).astype(np.float32), labels=rng.integers(0, 5, 40),
+        reference_mu=reference.mean(0).astype(np.float64), reference_sigma=np.cov(reference, rowvar=False),
+        reference_features=reference, originals=images, reconstructions=noisy,
+        original_features=features + 0.1,
+    )
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_metrics_declare_needs_and_return_their_keys(name):
+    metric_cls = METRICS.get(name)
+    assert issubclass(metric_cls, Metric)
+    assert metric_cls.needs in ("features", "logits", "pairs")
+    assert set(metric_cls.keys) <= set(HIGHER_IS_BETTER)
+    try:
+        values = metric_cls(EvalConfig(is_splits=4)).compute(_synthetic_inputs(np.random.default_rng(0)))
+    except MissingWeightsError as error:  # e.g. LPIPS offline: must say where to get the weights
+        assert "https://" in str(error)
+        return
+    assert set(values) == set(metric_cls.keys)
+    assert all(np.isfinite(v) for v in values.values())
+
+
+@pytest.mark.parametrize("name", ["toy-shapes"])
+def test_datasets_yield_uint8_images_and_labels(name):
+    dataset = DATASETS.get(name)("test", 5, 32)
+    image, label = dataset[0]
+    assert image.dtype == torch.uint8 and image.shape == (3, 32, 32) and isinstance(label, int)
