@@ -36,6 +36,7 @@ class ResolvedRun:
     sampler_config: Mapping[str, Any]
     resolved: Mapping[str, Any]  # what the hash covers, echoed into the record
     config_hash: str
+    samples_hash: str  # covers only what changes the images, so new metrics reuse old samples
 
 
 def _validate(config: RunConfig) -> None:
@@ -88,7 +89,14 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
         "benchmark": to_dict(dataclasses.asdict(card.benchmark)),
         "code_version": reimpl.__version__,
     }
-    return ResolvedRun(config, card, feature_net_name, sampler_name, sampler_config, resolved, config_hash(resolved))
+    generation = {
+        key: resolved[key] for key in ("card", "family", "checkpoint_sha256", "sampler_name", "code_version")
+    }
+    generation.update({key: resolved["run"][key] for key in ("num_samples", "seed", "device", "sampler")})
+    return ResolvedRun(
+        config, card, feature_net_name, sampler_name, sampler_config, resolved, config_hash(resolved),
+        config_hash(generation),
+    )
 
 
 def _resolve_sampler(card: ModelCard, overrides: Mapping[str, str]) -> tuple[str | None, dict]:
@@ -146,7 +154,7 @@ def execute(
     if run.sampler_name is not None:
         raise UserFacingError(f"sampler {run.sampler_name!r} is not wired into the generation loop yet")
 
-    samples_dir = paths.samples(run.config_hash)
+    samples_dir = paths.samples(run.samples_hash)
     if force and samples_dir.exists():
         shutil.rmtree(samples_dir)
     shards = generate_shards(
@@ -187,6 +195,7 @@ def execute(
             "sampling_s": sampling_seconds,
             "wall_s": time.perf_counter() - started,
         },
+        "samples_hash": run.samples_hash,
         "samples_dir": str(samples_dir),
         "created_at": now_iso(),
     }

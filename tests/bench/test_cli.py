@@ -102,6 +102,16 @@ def test_rerun_reuses_the_record_unless_forced(tmp_path):
     assert forced.returncode == 0 and record.stat().st_mtime_ns != stamp
 
 
+def test_new_metrics_reuse_existing_samples(tmp_path):
+    results = tmp_path / "results"
+    assert run_cli("run", *SMALL_RUN, "--results-dir", str(results), "--quiet").returncode == 0
+    shards = {p: p.stat().st_mtime_ns for p in (results / "samples").glob("*/shard-*.npz")}
+    done = run_cli("run", *SMALL_RUN, "metrics=[fid]", "eval.precision_recall_k=5", "--results-dir", str(results))
+    assert done.returncode == 0 and "resuming: 3/3 shards" in done.stderr
+    assert {p: p.stat().st_mtime_ns for p in (results / "samples").glob("*/shard-*.npz")} == shards
+    assert len(list((results / "records").glob("*.json"))) == 2
+
+
 def test_report_renders_records_and_names_broken_files(tmp_path):
     results, reports = tmp_path / "results", tmp_path / "reports"
     assert run_cli("run", *SMALL_RUN, "--results-dir", str(results), "--quiet").returncode == 0

@@ -97,3 +97,28 @@ def test_features_do_not_depend_on_batch_size():
     all_at_once = extract(net, [images], progress=False, extractor=extractor)
     np.testing.assert_allclose(one_by_one.features, all_at_once.features, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(one_by_one.logits, all_at_once.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_reference_statistics_are_cached_and_keyed_by_weights(tmp_path):
+    from bench.metrics.features import Features, reference_statistics
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        rng = np.random.default_rng(0)
+        return Features(rng.normal(size=(50, 4)).astype(np.float32), rng.normal(size=(50, 3)).astype(np.float32))
+
+    class FakeNet:
+        def __init__(self, weights):
+            self.weights = weights
+
+        def weights_identity(self):
+            return self.weights
+
+    first = reference_statistics(tmp_path, "toy/ref/32px", "toy-featnet", FakeNet("a"), compute, keep_features=5000)
+    again = reference_statistics(tmp_path, "toy/ref/32px", "toy-featnet", FakeNet("a"), compute, keep_features=5000)
+    assert len(calls) == 1 and np.array_equal(first.sigma, again.sigma) and again.num_images == 50
+    reference_statistics(tmp_path, "toy/ref/32px", "toy-featnet", FakeNet("b"), compute, keep_features=5000)
+    reference_statistics(tmp_path, "toy/ref/64px", "toy-featnet", FakeNet("a"), compute, keep_features=5000)
+    assert len(calls) == 3
