@@ -76,7 +76,7 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     MODELS.get(card.family)
     sampler_name, sampler_config = _resolve_sampler(card, sampler_overrides)
     feature_net_name = config.eval.feature_net or card.benchmark.feature_net
-    FEATURE_NETS.get(feature_net_name)
+    feature_net_weights = FEATURE_NETS.get(feature_net_name)().weights_identity()
     DATASETS.get(card.benchmark.dataset)
     config = dataclasses.replace(config, sampler=sampler_config)
     resolved = {
@@ -86,6 +86,7 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
         "checkpoint_sha256": {f.role: f.sha256 for f in card.files},
         "sampler_name": sampler_name,
         "feature_net": feature_net_name,
+        "feature_net_weights": feature_net_weights,
         "benchmark": to_dict(dataclasses.asdict(card.benchmark)),
         "code_version": reimpl.__version__,
     }
