@@ -94,6 +94,24 @@ class ModelCard:
     tolerance: Mapping[str, float] = dataclasses.field(default_factory=dict)
     paper: Mapping[str, Any] | None = None
     official: Mapping[str, Any] | None = None
+    recipe: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    remake: str | None = None
+    quirks: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerCard:
+    name: str
+    family: str  # registered in reimpl.tokenizers.TOKENIZERS
+    description: str
+    status: str
+    benchmark: Benchmark
+    architecture: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    files: tuple[FileSpec, ...] = ()
+    recipe: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    published: tuple[Published, ...] = ()
+    paper: Mapping[str, Any] | None = None
+    official: Mapping[str, Any] | None = None
     remake: str | None = None
     quirks: tuple[str, ...] = ()
 
@@ -147,26 +165,35 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 def load_cards() -> tuple[dict[str, ModelCard], dict[str, FeatureNetCard]]:
     """Parse and validate the whole card file: (model cards, feature-net cards)."""
+    cards = load_all_cards()
+    return cards["models"], cards["feature_nets"]
+
+
+def load_all_cards() -> dict[str, dict[str, Any]]:
+    """Every section of the card file: models, tokenizers, feature_nets."""
     path = checkpoints_yaml()
     stat = path.stat() if path.is_file() else None
     return _load_cards(path, stat.st_mtime_ns if stat else None)
 
 
+SECTIONS = {"models": ModelCard, "tokenizers": TokenizerCard, "feature_nets": FeatureNetCard}
+
+
 @functools.lru_cache(maxsize=4)
-def _load_cards(path: Path, mtime_ns: int | None) -> tuple[dict[str, ModelCard], dict[str, FeatureNetCard]]:
+def _load_cards(path: Path, mtime_ns: int | None) -> dict[str, dict[str, Any]]:
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as error:
         raise BadCardError(f"cannot read {path}: {error}", hint="restore checkpoints.yaml from git") from None
-    sections = {"schema_version", "models", "feature_nets"}
-    if not isinstance(raw, dict) or set(raw) - sections:
-        raise BadCardError(f"{path}: top level must hold only {sorted(sections)}", hint="fix checkpoints.yaml")
-    models = {name: _build(ModelCard, {"name": name, **body}, f"models.{name}") for name, body in raw["models"].items()}
-    nets = {
-        name: _build(FeatureNetCard, {"name": name, **body}, f"feature_nets.{name}")
-        for name, body in raw["feature_nets"].items()
+    allowed = {"schema_version", *SECTIONS}
+    if not isinstance(raw, dict) or set(raw) - allowed:
+        raise BadCardError(f"{path}: top level must hold only {sorted(allowed)}", hint="fix checkpoints.yaml")
+    return {
+        section: {
+            name: _build(cls, {"name": name, **body}, f"{section}.{name}") for name, body in (raw.get(section) or {}).items()
+        }
+        for section, cls in SECTIONS.items()
     }
-    return models, nets
 
 
 def get_card(name: str) -> ModelCard:
@@ -177,6 +204,16 @@ def get_card(name: str) -> ModelCard:
             hint=f"choose one of: {', '.join(sorted(models))} (cards live in {checkpoints_yaml().name})",
         )
     return models[name]
+
+
+def get_tokenizer_card(name: str) -> TokenizerCard:
+    tokenizers = load_all_cards()["tokenizers"]
+    if name not in tokenizers:
+        raise UnknownNameError(
+            f"unknown tokenizer {name!r}{did_you_mean(name, sorted(tokenizers))}",
+            hint=f"choose one of: {', '.join(sorted(tokenizers))}",
+        )
+    return tokenizers[name]
 
 
 def get_feature_net_card(name: str) -> FeatureNetCard:

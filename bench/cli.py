@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
     _common(report)
     train = commands.add_parser("train", help="train a project-made artefact")
-    train.add_argument("target", help="what to train: feature-net")
-    train.add_argument("overrides", nargs="*", help="key=value training options (e.g. epochs=3)")
+    train.add_argument("target", nargs="?", help="feature-net, or give model=NAME to run a card's recipe")
+    train.add_argument("overrides", nargs="*", help="key=value training options (e.g. model=toy-vqgan optim.steps=500)")
     train.add_argument("--out", default=None, help="where to write the weights (default: the card's path)")
     _common(train)
     download = commands.add_parser("download", help="download a card's files into the cache")
@@ -113,13 +113,20 @@ def cmd_report(args) -> int:
 
 def cmd_train(args) -> int:
     from bench.config import parse_overrides
-    from bench.train import TRAIN_TARGETS
+    from bench.train import TRAIN_TARGETS, train_card_command
 
-    if args.target not in TRAIN_TARGETS:
+    tokens = ([args.target] if args.target else []) + args.overrides
+    target = tokens.pop(0) if tokens and "=" not in tokens[0] else None
+    overrides = parse_overrides(tokens)
+    if target is None and "model" in overrides:
+        return train_card_command(overrides, args.out, not args.quiet)
+    if target not in TRAIN_TARGETS:
         from reimpl.errors import UnknownNameError
 
-        raise UnknownNameError(f"unknown training target {args.target!r}", hint=f"choose one of: {', '.join(TRAIN_TARGETS)}")
-    return TRAIN_TARGETS[args.target](parse_overrides(args.overrides), args.out, not args.quiet)
+        raise UnknownNameError(
+            f"unknown training target {target!r}", hint=f"choose one of: {', '.join(TRAIN_TARGETS)}, or model=<card>"
+        )
+    return TRAIN_TARGETS[target](overrides, args.out, not args.quiet)
 
 
 def cmd_download(args) -> int:

@@ -4,6 +4,7 @@ so nothing else needs an edit.
 
     MODELS        model family -> builder(card) -> reimpl.models.base.GenerativeModel
     SAMPLERS      sampler name -> reimpl sampler class
+    TOKENIZERS    tokenizer family -> builder(architecture) -> reimpl tokenizer
     METRICS       metric name -> bench.metrics.base.Metric subclass
     DATASETS      dataset name -> builder(split, num_images, resolution, seed) -> Dataset
     FEATURE_NETS  feature-network name -> bench.metrics.features.FeatureNet subclass
@@ -20,13 +21,16 @@ import pkgutil
 from reimpl.models import MODELS
 from reimpl.registry import Registry
 from reimpl.samplers import SAMPLERS
+from reimpl.tokenizers import TOKENIZERS
 
 METRICS: Registry = Registry("metric")
 DATASETS: Registry = Registry("dataset")
 FEATURE_NETS: Registry = Registry("feature network")
 
 # Every module under these packages is imported by load_all(); registering is a side effect.
-REGISTERING_PACKAGES = ("reimpl.models", "reimpl.samplers", "bench.data", "bench.metrics", "bench.baselines")
+REGISTERING_PACKAGES = (
+    "reimpl.models", "reimpl.samplers", "reimpl.tokenizers", "bench.data", "bench.metrics", "bench.baselines",
+)
 
 _loaded = False
 
@@ -40,6 +44,6 @@ def load_all() -> None:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
             importlib.import_module(info.name)
-    for registry in (MODELS, SAMPLERS, METRICS, DATASETS, FEATURE_NETS):
+    for registry in (MODELS, SAMPLERS, TOKENIZERS, METRICS, DATASETS, FEATURE_NETS):
         registry.freeze()
     _loaded = True

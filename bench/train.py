@@ -1,7 +1,12 @@
-"""`python -m bench train <target>`: remake the artefacts the project commits.
+"""`python -m bench train ...`: remake the artefacts the project commits.
 
-Model training recipes (stage-1 tokenizers, masked transformers) live in reimpl/recipes and
-register here as they are added.
+    python -m bench train feature-net [epochs=3 ...]
+    python -m bench train model=toy-vqgan [optim.steps=3000 ...]
+    python -m bench train model=toy-maskgit [...]
+
+A card's `recipe` names the recipe and its settings; overrides change them for one run.
+Weights go to the card's committed path (or --out) with a JSON report beside them; the
+printed sha256 is what checkpoints.yaml must list to adopt them.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from bench.checkpoints import REPO_ROOT, get_feature_net_card, sha256_of
+import torch
+
+from bench.checkpoints import REPO_ROOT, get_feature_net_card, load_all_cards, resolve_file, sha256_of
 from bench.config import apply_overrides, field, to_dict
+from bench.errors import BadOverrideError, UnknownNameError
+from reimpl.registry import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,31 +35,118 @@ class FeatureNetTrainConfig:
     seed: int = field(0, "seed of the data draw, the initialisation and the batch order")
 
 
+def _finish(target: Path, report: dict, expected_sha256: str | None, card_path: str) -> None:
+    digest, size = sha256_of(target), target.stat().st_size
+    report = {**report, "sha256": digest, "bytes": size}
+    target.with_suffix(".json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {target} ({size} bytes, sha256 {digest})")
+    if digest != expected_sha256:
+        print(f"note: checkpoints.yaml lists sha256 {expected_sha256} for {card_path}; update its sha256 and bytes "
+              "to adopt these weights")
+
+
 def train_feature_net_command(overrides: Mapping[str, str], out: str | None, progress: bool) -> int:
-    import torch
     from safetensors.torch import save_file
 
     from bench.metrics.feature_net import NAME, train_feature_net
 
     config = apply_overrides(FeatureNetTrainConfig(), overrides, scope="train feature-net")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     net, metrics = train_feature_net(progress=progress, **dataclasses.asdict(config))
-    card = get_feature_net_card(NAME)
-    spec = next(f for f in card.files if f.role == "weights")
+    spec = next(f for f in get_feature_net_card(NAME).files if f.role == "weights")
     target = Path(out) if out else REPO_ROOT / spec.path
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(temporary), metadata={"config": json.dumps(to_dict(config))})
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(temporary), metadata={"config": json.dumps(to_dict(config))})
     os.replace(temporary, target)
-    digest, size = sha256_of(target), target.stat().st_size
-    report = {"config": to_dict(config), "metrics": metrics, "sha256": digest, "bytes": size}
-    target.with_suffix(".json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"held-out accuracy: {metrics['test_accuracy']:.4f} (32 px), {metrics['test_accuracy_64px']:.4f} (64 px); "
           f"colour accuracy {metrics['test_colour_accuracy']:.4f}")
-    print(f"wrote {target} ({size} bytes, sha256 {digest})")
-    if digest != spec.sha256:
-        print(f"note: checkpoints.yaml lists sha256 {spec.sha256} for {NAME}; update feature_nets.{NAME}.files "
-              "(sha256, bytes) to adopt these weights")
+    _finish(target, {"config": to_dict(config), "metrics": metrics}, spec.sha256, f"feature_nets.{NAME}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
+# Card recipes
+# ----------------------------------------------------------------------------------------
+
+def toy_image_pool(card: Any, num_images: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) training images of the card's benchmark dataset (toy train split)."""
+    from bench.registry import DATASETS
+
+    dataset = DATASETS.get(card.benchmark.dataset)("train", num_images, card.benchmark.resolution)
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+
+
+def random_batches(pool: torch.Tensor, batch_size: int, seed: int, *extra: torch.Tensor) -> Iterator:
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        picks = torch.randint(len(pool), (batch_size,), generator=generator)
+        yield (pool[picks], *(e[picks] for e in extra)) if extra else pool[picks]
+
+
+def _nested(config_cls: type, settings: Mapping[str, Any]) -> Any:
+    """Build a (nested) recipe dataclass from a card's recipe mapping."""
+    from bench.config import coerce
+
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        else:
+            flat[prefix[:-1]] = json.dumps(value) if not isinstance(value, str) else value
+
+    walk("", settings)
+    return apply_overrides(config_cls(), flat, scope="recipe")
+
+
+def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    from reimpl.recipes.loop import save_checkpoint
+    from reimpl.recipes.vqgan import VQTrainConfig, recipe_notes, train_vqgan
+    from reimpl.tokenizers import TOKENIZERS
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(VQTrainConfig, settings)
+    torch.manual_seed(config.optim.seed)
+    tokenizer = TOKENIZERS.get(card.family)(card.architecture)
+    pool = toy_image_pool(card, train_images)
+    batches = (b.float() / 255.0 for b in random_batches(pool, config.optim.batch_size, config.optim.seed))
+    logged = train_vqgan(tokenizer, batches, config, progress)
+    save_checkpoint(out, tokenizer, tokenizer.config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged, "notes": recipe_notes(config)}
+
+
+CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = {"vqgan": train_vqgan_card}
+
+
+def train_card_command(overrides: Mapping[str, str], out: str | None, progress: bool) -> int:
+    from bench.registry import load_all
+
+    load_all()
+    overrides = dict(overrides)
+    name = overrides.pop("model")
+    sections = load_all_cards()
+    cards = {**sections["models"], **sections["tokenizers"]}
+    if name not in cards:
+        raise UnknownNameError(f"unknown card {name!r}{did_you_mean(name, sorted(cards))}",
+                               hint=f"trainable cards: {', '.join(n for n, c in sorted(cards.items()) if getattr(c, 'recipe', None))}")
+    card = cards[name]
+    if not card.recipe:
+        raise BadOverrideError(f"card {name!r} has no training recipe", hint="train a card whose status is trained-here")
+    settings = dict(card.recipe)
+    recipe = settings.pop("name")
+    for key, value in overrides.items():  # dotted overrides land in the nested settings
+        node = settings
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    spec = next(f for f in card.files if f.role in ("weights", "tokenizer", "transformer"))
+    target = Path(out) if out else REPO_ROOT / spec.path
+    report = CARD_RECIPES[recipe](card, settings, target, progress)
+    _finish(target, {"card": name, **report}, spec.sha256, name)
     return 0
 
 

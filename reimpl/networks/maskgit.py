@@ -1,0 +1,159 @@
+"""The MaskGIT bidirectional transformer (google-research/maskgit
+`maskgit/nets/maskgit_transformer.py`, `configs/maskgit_class_cond_config.py`).
+
+Layout, as in the official code (../shared/spec/maskgit.md §2):
+- sequence = [class token, h*w image tokens]; class token id = codebook_size + label;
+- vocabulary = codebook | classes | (null class, only when trained with class dropout) | mask;
+  the mask token is the last row (the JAX config writes -1, which `jnp.take` wraps to it);
+- word + learned absolute position embeddings -> LayerNorm -> dropout, no projection;
+- post-LN BERT blocks (residual add, then LayerNorm, eps 1e-12), q/k/v/out with biases,
+  GELU in its tanh form (`jax.nn.gelu` default), dropout 0.1 in four places;
+- MlmLayer head: dense -> GELU -> LayerNorm -> logits against the *tied* word embeddings
+  (all rows) plus a learned bias; logits are then sliced to the codebook.
+Initialisation: truncated normal (std 0.02) for kernels and embeddings, zero biases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reimpl.layers import AttentionBackend, attention, truncated_normal_
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskGitConfig:
+    codebook_size: int = 1024
+    num_classes: int = 1000
+    num_tokens: int = 256  # h*w image tokens
+    width: int = 768
+    depth: int = 24
+    heads: int = 16  # the released checkpoint has 16 heads of 48; the paper text says 8
+    mlp_width: int = 3072
+    dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    null_class: bool = False  # an extra class id for classifier-free guidance (not in the official model)
+    attention_backend: AttentionBackend = "sdpa"
+
+    @property
+    def vocab_size(self) -> int:
+        return self.codebook_size + self.num_classes + int(self.null_class) + 1
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.vocab_size - 1
+
+    @property
+    def null_class_id(self) -> int | None:
+        """The label that selects the unconditional class token (None without one)."""
+        return self.num_classes if self.null_class else None
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: MaskGitConfig):
+        super().__init__()
+        self.heads = config.heads
+        self.query = nn.Linear(config.width, config.width)
+        self.key = nn.Linear(config.width, config.width)
+        self.value = nn.Linear(config.width, config.width)
+        self.out = nn.Linear(config.width, config.width)
+        self.dropout = config.dropout
+        self.backend = config.attention_backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, length, self.heads, width // self.heads).transpose(1, 2)  # (B, heads, L, hd)
+
+        mixed = attention(
+            split(self.query(x)), split(self.key(x)), split(self.value(x)), self.backend,
+            self.dropout if self.training else 0.0,
+        )
+        return self.out(mixed.transpose(1, 2).reshape(batch, length, width))  # (B, L, D)
+
+
+class TransformerLayer(nn.Module):
+    """Post-LN: x = LN(x + Dropout(Attn(x))); x = LN(x + Dropout(MLP(x)))."""
+
+    def __init__(self, config: MaskGitConfig):
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(config.width, config.mlp_width)
+        self.output = nn.Linear(config.mlp_width, config.width)
+        self.mlp_norm = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x)))
+        hidden = self.output(F.gelu(self.intermediate(x), approximate="tanh"))
+        return self.mlp_norm(x + self.dropout(hidden))
+
+
+class MaskGitNetwork(nn.Module):
+    """tokens (B, L) with mask ids + labels (B,) -> codebook logits (B, L, codebook_size)."""
+
+    def __init__(self, config: MaskGitConfig):
+        super().__init__()
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.width)
+        self.position_embeddings = nn.Embedding(config.num_tokens + 1, config.width)
+        self.embedding_norm = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(TransformerLayer(config) for _ in range(config.depth))
+        self.head_dense = nn.Linear(config.width, config.width)
+        self.head_norm = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
+        self.head_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                truncated_normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
+            if isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.zeros_(self.head_bias)
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.config.mask_token_id
+
+    def class_tokens(self, labels: torch.Tensor) -> torch.Tensor:
+        """labels (B,) in [0, num_classes] (num_classes = null when trained with one) -> token ids (B,)."""
+        return labels + self.config.codebook_size
+
+    def forward_sequence(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The official network: full sequence (B, 1 + L) -> logits over the whole vocabulary."""
+        positions = torch.arange(sequence.shape[1], device=sequence.device)
+        x = self.word_embeddings(sequence) + self.position_embeddings(positions)[None]  # (B, 1+L, D)
+        x = self.dropout(self.embedding_norm(x))
+        for layer in self.layers:
+            x = layer(x)
+        x = self.head_norm(F.gelu(self.head_dense(x), approximate="tanh"))
+        return x @ self.word_embeddings.weight.T + self.head_bias  # (B, 1+L, V)
+
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        sequence = torch.cat([self.class_tokens(labels)[:, None], tokens], dim=1)  # (B, 1+L)
+        logits = self.forward_sequence(sequence)
+        return logits[:, 1:, : self.config.codebook_size]  # (B, L, codebook): drop class position
+
+
+# ----------------------------------------------------------------------------------------
+# Presets
+# ----------------------------------------------------------------------------------------
+
+MASKGIT_CONFIGS = {
+    "maskgit-imagenet256": MaskGitConfig(num_tokens=256),  # 172,457,193 parameters
+    "maskgit-imagenet512": MaskGitConfig(num_tokens=1024),  # 173,047,017 parameters
+    "toy-maskgit": MaskGitConfig(
+        codebook_size=256, num_classes=12, num_tokens=64, width=128, depth=4, heads=4, mlp_width=512,
+        dropout=0.1, null_class=True,
+    ),
+}

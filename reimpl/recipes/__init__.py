@@ -1,0 +1,1 @@
+"""Training recipes: a shared loop plus one module per model family."""

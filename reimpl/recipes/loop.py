@@ -1,0 +1,96 @@
+"""The training loop shared by the recipes: accelerate for device and mixed precision,
+linear warm-up then cosine decay, gradient clipping, a progress bar, and checkpoints as
+safetensors carrying their config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    steps: int
+    batch_size: int
+    learning_rate: float
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # cosine decays to learning_rate * this
+    grad_clip: float | None = 1.0
+    mixed_precision: str = "no"  # accelerate: no | fp16 | bf16
+    seed: int = 0
+
+
+def warmup_cosine(step: int, config: OptimConfig) -> float:
+    """LR multiplier: linear warm-up over warmup_steps, then cosine to min_lr_ratio."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
+    batches: Iterator[Any],
+    config: OptimConfig,
+    parameters: list[torch.nn.Parameter] | None = None,
+    progress: bool = True,
+    description: str = "train",
+    after_step: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """Run `config.steps` optimizer steps; return the last step's logged values and timing."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    trainable = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, config))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    logged: dict[str, float] = {}
+    start = time.perf_counter()
+    bar = tqdm(range(config.steps), desc=description, disable=not progress)
+    for step in bar:
+        batch = next(batches)
+        with accelerator.autocast():
+            loss, logged = loss_fn(model, batch, step)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if config.grad_clip:
+            accelerator.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        if after_step is not None:
+            after_step(step)
+        if step % 10 == 0:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+    model.eval()
+    return {**logged, "train_seconds": time.perf_counter() - start}
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, extra: dict | None = None) -> None:
+    """Weights as safetensors with the architecture config (and anything else) in metadata."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"config": json.dumps(dataclasses.asdict(config)), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
+    temporary = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(temporary), metadata=metadata)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module) -> torch.nn.Module:
+    """Strict load: any missing or unexpected key is an error."""
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval()
