@@ -196,34 +196,26 @@ def _load_cards(path: Path, mtime_ns: int | None) -> dict[str, dict[str, Any]]:
     }
 
 
-def get_card(name: str) -> ModelCard:
-    models, _ = load_cards()
-    if name not in models:
+def _lookup(section: str, kind: str, name: str) -> Any:
+    cards = load_all_cards()[section]
+    if name not in cards:
         raise UnknownNameError(
-            f"unknown model {name!r}{did_you_mean(name, sorted(models))}",
-            hint=f"choose one of: {', '.join(sorted(models))} (cards live in {checkpoints_yaml().name})",
+            f"unknown {kind} {name!r}{did_you_mean(name, sorted(cards))}",
+            hint=f"choose one of: {', '.join(sorted(cards))} (cards live in {checkpoints_yaml().name})",
         )
-    return models[name]
+    return cards[name]
+
+
+def get_card(name: str) -> ModelCard:
+    return _lookup("models", "model", name)
 
 
 def get_tokenizer_card(name: str) -> TokenizerCard:
-    tokenizers = load_all_cards()["tokenizers"]
-    if name not in tokenizers:
-        raise UnknownNameError(
-            f"unknown tokenizer {name!r}{did_you_mean(name, sorted(tokenizers))}",
-            hint=f"choose one of: {', '.join(sorted(tokenizers))}",
-        )
-    return tokenizers[name]
+    return _lookup("tokenizers", "tokenizer", name)
 
 
 def get_feature_net_card(name: str) -> FeatureNetCard:
-    _, nets = load_cards()
-    if name not in nets:
-        raise UnknownNameError(
-            f"unknown feature network {name!r}{did_you_mean(name, sorted(nets))}",
-            hint=f"choose one of: {', '.join(sorted(nets))}",
-        )
-    return nets[name]
+    return _lookup("feature_nets", "feature network", name)
 
 
 # ----------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
     run       sample a model and score it (default: the offline toy benchmark)
     list      what is registered: models (cards), families, samplers, metrics, datasets, feature nets
     report    write reports/leaderboard.md (+ CSV) from the records in results/
-    train     train a project-made artefact (`train feature-net`)
+    train     train a project-made artefact (`train feature-net`, `train model=toy-maskgit`)
+    convert   convert a card's official checkpoint to safetensors
+    perf      speed benchmarks against peer implementations (`perf sampler`)
     download  fetch a card's files into the cache, resumably, with sha256 checks
 
 User errors print one paragraph and exit with status 2; nothing is written for them.
@@ -45,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="key=value training options (e.g. model=toy-vqgan optim.steps=500)")
     train.add_argument("--out", default=None, help="where to write the weights (default: the card's path)")
     _common(train)
+    convert = commands.add_parser("convert", help="convert a card's official checkpoint files to safetensors")
+    convert.add_argument("name", help="card name from checkpoints.yaml (model or tokenizer)")
+    convert.add_argument("--force", action="store_true", help="convert again even if a converted copy exists")
+    _common(convert)
+    perf = commands.add_parser("perf", help="speed benchmarks against peer implementations, as ratios")
+    perf.add_argument("target", help="what to time: sampler")
+    perf.add_argument("overrides", nargs="*", help="key=value, e.g. width=256 depth=4 tokens=256 steps=8")
+    perf.add_argument("--json", default=None, help="also write the result as JSON here")
+    _common(perf)
     download = commands.add_parser("download", help="download a card's files into the cache")
     download.add_argument("name", help="card name from checkpoints.yaml")
     _common(download)
@@ -82,17 +93,20 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bench.checkpoints import load_cards
-    from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
+    from bench.checkpoints import load_all_cards
+    from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, TOKENIZERS, load_all
+    from reimpl.convert import CONVERTERS
 
     load_all()
-    cards, nets = load_cards()
-    print("models (checkpoints.yaml cards):")
-    for name, card in sorted(cards.items()):
-        print(f"  {name:<28} family={card.family:<14} status={card.status}")
+    sections = load_all_cards()
+    nets = sections["feature_nets"]
+    for title, section in (("models", "models"), ("tokenizers", "tokenizers")):
+        print(f"{title} (checkpoints.yaml cards):")
+        for name, card in sorted(sections[section].items()):
+            print(f"  {name:<28} family={card.family:<15} status={card.status}")
     for title, registry in (
-        ("model families", MODELS), ("samplers", SAMPLERS), ("metrics", METRICS),
-        ("datasets", DATASETS), ("feature nets", FEATURE_NETS),
+        ("model families", MODELS), ("tokenizer families", TOKENIZERS), ("samplers", SAMPLERS),
+        ("metrics", METRICS), ("datasets", DATASETS), ("feature nets", FEATURE_NETS), ("converters", CONVERTERS),
     ):
         print(f"{title}: {', '.join(registry.names()) or '(none yet)'}")
     print(f"feature-net cards: {', '.join(sorted(nets))}")
@@ -129,10 +143,53 @@ def cmd_train(args) -> int:
     return TRAIN_TARGETS[target](overrides, args.out, not args.quiet)
 
 
-def cmd_download(args) -> int:
-    from bench.checkpoints import download, get_card
+def _any_card(name: str):
+    from bench.checkpoints import load_all_cards
+    from reimpl.errors import UnknownNameError
+    from reimpl.registry import did_you_mean
 
-    card = get_card(args.name)
+    sections = load_all_cards()
+    cards = {**sections["models"], **sections["tokenizers"], **sections["feature_nets"]}
+    if name not in cards:
+        raise UnknownNameError(f"unknown card {name!r}{did_you_mean(name, sorted(cards))}",
+                               hint=f"choose one of: {', '.join(sorted(cards))}")
+    return cards[name]
+
+
+def cmd_convert(args) -> int:
+    from bench.convert import convert_file
+
+    card = _any_card(args.name)
+    specs = [spec for spec in card.files if spec.converter]
+    if not specs:
+        print(f"{card.name} has no files in an official format to convert")
+    for spec in specs:
+        print(f"{spec.role}: {convert_file(card.name, spec, card.architecture, force=args.force)}")
+    return 0
+
+
+def cmd_perf(args) -> int:
+    import json
+
+    from bench.config import apply_overrides, parse_overrides
+    from bench.perf.sampler import SamplerPerfConfig, format_result, run_sampler_benchmark
+
+    if args.target != "sampler":
+        from reimpl.errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown perf target {args.target!r}", hint="choose one of: sampler")
+    config = apply_overrides(SamplerPerfConfig(), parse_overrides(args.overrides), scope="perf sampler")
+    result = run_sampler_benchmark(config, log=lambda message: print(message, file=sys.stderr))
+    print(format_result(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from bench.checkpoints import download
+
+    card = _any_card(args.name)
     if not card.files:
         print(f"{card.name} has no files to download (status: {card.status})")
     for spec in card.files:
@@ -140,4 +197,7 @@ def cmd_download(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train, "download": cmd_download}
+COMMANDS = {
+    "run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train, "convert": cmd_convert,
+    "perf": cmd_perf, "download": cmd_download,
+}

@@ -17,14 +17,16 @@ import numpy as np
 import torch
 
 import reimpl
-from bench.checkpoints import ModelCard, get_card
+from bench.checkpoints import ModelCard, get_card, get_tokenizer_card
 from bench.config import RunConfig, apply_overrides, config_hash, to_dict
-from bench.errors import BadOverrideError, UserFacingError
+from bench.convert import local_weights
+from bench.errors import BadOverrideError
 from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds
 from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
 from bench.metrics.features import FeatureNet, extract, reference_statistics
 from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
-from bench.store import StorePaths, atomic_write_json, environment, git_state, now_iso, read_record, SCHEMA_VERSION
+from bench.store import SCHEMA_VERSION, StorePaths, atomic_write_json, environment, git_state, now_iso, read_record
+from reimpl.models.base import ModelAssets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,14 @@ class ResolvedRun:
     resolved: Mapping[str, Any]  # what the hash covers, echoed into the record
     config_hash: str
     samples_hash: str  # covers only what changes the images, so new metrics reuse old samples
+
+
+def checkpoint_hashes(card: ModelCard) -> dict[str, str | None]:
+    hashes = {spec.role: spec.sha256 for spec in card.files}
+    if card.tokenizer:
+        tokenizer = get_tokenizer_card(card.tokenizer["checkpoint"])
+        hashes.update({f"tokenizer/{spec.role}": spec.sha256 for spec in tokenizer.files})
+    return hashes
 
 
 def _validate(config: RunConfig) -> None:
@@ -69,7 +79,7 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     load_all()
     sampler_overrides = {k[len("sampler."):]: v for k, v in overrides.items() if k.startswith("sampler.")}
     if "sampler" in overrides:
-        raise BadOverrideError("override sampler fields one by one", hint="e.g. sampler.steps=8 sampler.temperature=4.5")
+        raise BadOverrideError("override sampler fields one by one", hint="e.g. sampler.steps=8 sampler.choice_temperature=4.5")
     config = apply_overrides(RunConfig(), {k: v for k, v in overrides.items() if not k.startswith("sampler.")})
     _validate(config)
     card = get_card(config.model)
@@ -83,7 +93,7 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
         "run": to_dict(config),
         "card": card.name,
         "family": card.family,
-        "checkpoint_sha256": {f.role: f.sha256 for f in card.files},
+        "checkpoint_sha256": checkpoint_hashes(card),
         "sampler_name": sampler_name,
         "feature_net": feature_net_name,
         "feature_net_weights": feature_net_weights,
@@ -111,8 +121,12 @@ def _resolve_sampler(card: ModelCard, overrides: Mapping[str, str]) -> tuple[str
             )
         return None, {}
     sampler_cls = SAMPLERS.get(name)
-    base = sampler_cls.Config(**settings)
-    return name, to_dict(apply_overrides(base, overrides, scope=f"sampler {name!r}"))
+    config = apply_overrides(sampler_cls.Config(**_as_config_kwargs(settings)), overrides, scope=f"sampler {name!r}")
+    try:
+        sampler_cls(config)  # the sampler checks its own values (step counts, schedule names)
+    except ValueError as error:
+        raise BadOverrideError(f"sampler {name!r}: {error}", hint="fix the sampler.* override") from None
+    return name, to_dict(config)
 
 
 def execute(
@@ -136,6 +150,12 @@ def execute(
     # Checks that can fail on input come first: weights, checksums, reference data.
     net: FeatureNet = FEATURE_NETS.get(run.feature_net_name)()
     extractor = net.build(device)
+    model = MODELS.get(card.family)(card, resolve_assets(card)).to(device)
+    sampler = None
+    if run.sampler_name is not None:
+        sampler_cls = SAMPLERS.get(run.sampler_name)
+        sampler = sampler_cls(sampler_cls.Config(**_as_config_kwargs(run.sampler_config)))
+
     dataset = DATASETS.get(card.benchmark.dataset)(
         card.benchmark.reference_split, config.eval.reference_images, card.benchmark.resolution
     )
@@ -151,15 +171,12 @@ def execute(
     reference = reference_statistics(
         paths.cache, identity, run.feature_net_name, net, reference_features, config.eval.precision_recall_max
     )
-    model = MODELS.get(card.family)(card).to(device)
-    if run.sampler_name is not None:
-        raise UserFacingError(f"sampler {run.sampler_name!r} is not wired into the generation loop yet")
 
     samples_dir = paths.samples(run.samples_hash)
     if force and samples_dir.exists():
         shutil.rmtree(samples_dir)
     shards = generate_shards(
-        lambda labels, seeds: model.generate(labels.to(device), seeds),
+        lambda labels, seeds: model.generate(labels.to(device), seeds, sampler),
         samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
         progress, on_shard_written, log,
     )
@@ -203,6 +220,23 @@ def execute(
     atomic_write_json(record_path, record)
     log(f"wrote {record_path}")
     return record
+
+
+def resolve_assets(card: ModelCard) -> ModelAssets:
+    """Local, checksum-verified (and, for official formats, converted) files of the card and
+    of the tokenizer card it names."""
+    files = {spec.role: local_weights(card.name, spec, card.architecture) for spec in card.files}
+    if not card.tokenizer:
+        return ModelAssets(files)
+    tokenizer = get_tokenizer_card(card.tokenizer["checkpoint"])
+    for spec in tokenizer.files:
+        role = "tokenizer" if spec.role == "weights" else spec.role
+        files[role] = local_weights(tokenizer.name, spec, tokenizer.architecture)
+    return ModelAssets(files, tokenizer.family, tokenizer.architecture)
+
+
+def _as_config_kwargs(settings: Mapping[str, Any]) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
 
 
 def _inputs_hash(config: RunConfig, num_classes: int | None, reference_key: str) -> str:

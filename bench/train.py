@@ -118,7 +118,37 @@ def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged, "notes": recipe_notes(config)}
 
 
-CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = {"vqgan": train_vqgan_card}
+def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    from bench.checkpoints import get_tokenizer_card
+    from reimpl.models.maskgit import network_config
+    from reimpl.networks.maskgit import MaskGitNetwork
+    from reimpl.recipes.loop import load_checkpoint, save_checkpoint
+    from reimpl.recipes.maskgit import MaskGitTrainConfig, train_maskgit
+    from reimpl.tokenizers import TOKENIZERS
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(MaskGitTrainConfig, settings)
+    tokenizer_card = get_tokenizer_card(card.tokenizer["checkpoint"])
+    tokenizer = TOKENIZERS.get(tokenizer_card.family)(tokenizer_card.architecture)
+    weights = next(f for f in tokenizer_card.files if f.role == "weights")
+    load_checkpoint(resolve_file(tokenizer_card.name, weights), tokenizer)
+    pool = toy_image_pool(card, train_images)
+    labels = torch.tensor([i % card.num_classes for i in range(train_images)])  # toy image i has class i mod K
+    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])  # (N, L)
+    torch.manual_seed(config.optim.seed)
+    network = MaskGitNetwork(network_config(card.architecture))
+    batches = random_batches(ids, config.optim.batch_size, config.optim.seed, labels)
+    logged = train_maskgit(network, batches, config, progress)
+    save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
+            "tokenizer_sha256": weights.sha256}
+
+
+CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = {
+    "vqgan": train_vqgan_card,
+    "maskgit": train_maskgit_card,
+}
 
 
 def train_card_command(overrides: Mapping[str, str], out: str | None, progress: bool) -> int:

@@ -1,8 +1,9 @@
 """Baseline 'models' of the toy benchmark, registered as the model family `toy-baseline`.
 
 They draw pixels directly (no sampler): `real-heldout` returns real images of the requested
-class from the held-out `test` split; `class-mean` returns the mean training image of the
-class, the picture of total mode collapse."""
+class from the held-out `test` split; `shuffled-colour` the same with permuted colour
+channels; `class-mean` returns the mean training image of the class, the picture of total
+mode collapse."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class RealHeldOut(GenerativeModel):
         super().__init__(card, num_classes, image_size)
         self.data = ToyShapes("test", _POOL_PER_CLASS * num_classes, image_size)
 
-    def generate(self, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    def generate(self, labels: torch.Tensor, seeds: list[int], sampler=None) -> torch.Tensor:
         # Toy image j has class j mod K, so j = pick * K + label is a real image of that class.
         picks = [seed % _POOL_PER_CLASS for seed in seeds]
         images = [self.data[p * self.num_classes + int(label)][0] for p, label in zip(picks, labels)]
@@ -39,15 +40,24 @@ class ClassMean(GenerativeModel):
         means = [images[labels == k].double().mean(dim=0) for k in range(num_classes)]
         self.means = torch.stack(means).round().to(torch.uint8)  # (K, 3, H, W)
 
-    def generate(self, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    def generate(self, labels: torch.Tensor, seeds: list[int], sampler=None) -> torch.Tensor:
         return self.means[labels]
 
 
-KINDS = {"real-heldout": RealHeldOut, "class-mean": ClassMean}
+class ShuffledColour(RealHeldOut):
+    """Real held-out images with their RGB channels permuted (R,G,B -> G,B,R): the shapes are
+    perfect, only the colours are wrong. Its FID is the bar a tokenizer's reconstructions
+    must beat (the MaskGIT issue's quality bar)."""
+
+    def generate(self, labels: torch.Tensor, seeds: list[int], sampler=None) -> torch.Tensor:
+        return super().generate(labels, seeds)[:, [1, 2, 0]]
+
+
+KINDS = {"real-heldout": RealHeldOut, "class-mean": ClassMean, "shuffled-colour": ShuffledColour}
 
 
 @MODELS.register("toy-baseline")
-def build_toy_baseline(card: Any) -> GenerativeModel:
+def build_toy_baseline(card: Any, assets: Any = None) -> GenerativeModel:
     architecture: Mapping[str, Any] = card.architecture
     kind = architecture.get("kind")
     if kind not in KINDS:

@@ -26,3 +26,26 @@ def build_webdataset(split: str, num_images: int, resolution: int, seed: int = 0
     if not path:
         raise UserFacingError("dataset 'webdataset' needs shard URLs", hint="e.g. 'shards/imagenet-val-{000000..000049}.tar'")
     return WebDatasetShards(path, resolution)
+
+
+IMAGENET_ENV = "MGM_IMAGENET_DIR"
+
+
+@DATASETS.register("imagenet")
+def build_imagenet(split: str, num_images: int, resolution: int, seed: int = 0, path: str | None = None):
+    """ImageNet prepared at the benchmark resolution (resize shorter side + centre crop, PNG),
+    as class sub-folders `<root>/<split>/<wnid>/*.png` or webdataset shards `<root>/<split>-*.tar`."""
+    import os
+    from pathlib import Path
+
+    root = os.environ.get(IMAGENET_ENV)
+    if not root or not Path(root).is_dir():
+        raise UserFacingError(
+            f"ImageNet is not on this machine (${IMAGENET_ENV} is {'unset' if not root else repr(root)})",
+            hint=f"set {IMAGENET_ENV} to a folder with <split>/<class>/*.png at {resolution}px or <split>-*.tar "
+            "webdataset shards (image under jpg/png, class id under cls); it cannot be downloaded automatically",
+        )
+    shards = sorted(Path(root).glob(f"{split}-*.tar"))
+    if shards:
+        return WebDatasetShards([str(s) for s in shards], resolution)
+    return ImageFolder(Path(root) / split, resolution, limit=num_images)

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelAssets:
+    """Local files and the tokenizer description a builder needs; the harness resolves
+    (and checksums) them so reimpl never touches checkpoints.yaml."""
+
+    files: Mapping[str, Path] = dataclasses.field(default_factory=dict)  # role -> local path
+    tokenizer_family: str | None = None
+    tokenizer_architecture: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class GenerativeModel(abc.ABC):
     """A class-conditional (or unconditional) image generator built from a card.
 
     `default_sampler` names a registered sampler for token models; models that draw
-    pixels directly (the toy baselines) leave it None and implement `generate`.
+    pixels directly (the toy baselines) leave it None and ignore the sampler.
     """
 
     default_sampler: str | None = None
 
-    def __init__(self, card: Mapping[str, Any], num_classes: int | None, image_size: int):
+    def __init__(self, card: Any, num_classes: int | None, image_size: int):
         self.card = card
         self.num_classes = num_classes
         self.image_size = image_size
 
     @abc.abstractmethod
-    def generate(self, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None) -> torch.Tensor:
         """Draw one image per label; image i depends only on (labels[i], seeds[i]).
 
         labels: int64 (B,) class ids (ignored by unconditional models)

@@ -21,7 +21,7 @@ import torch
 
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import LogitsFn, TokenProblem, per_sample_gumbel
-from reimpl.samplers.schedules import choice_temperature, guidance_scale, masked_after_step
+from reimpl.samplers.schedules import check_schedule, choice_temperature, guidance_scale, masked_after_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,10 @@ class MaskGitSampler:
 
     def __init__(self, config: MaskGitSamplerConfig):
         if config.steps < 1:
-            raise ValueError("steps must be at least 1")
+            raise ValueError(f"steps={config.steps}: need at least 1")
+        if config.choice_temperature < 0 or config.token_temperature < 0:
+            raise ValueError("temperatures must be >= 0")
+        check_schedule(config.schedule)
         self.config = config
 
     def guided_logits(self, logits_fn: LogitsFn, tokens, labels, problem: TokenProblem, step: int) -> torch.Tensor:

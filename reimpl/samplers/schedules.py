@@ -31,14 +31,20 @@ MASK_SCHEDULES: dict[str, Callable[[float, int], float]] = {
 }
 
 
+def check_schedule(name: str) -> None:
+    """Raise ValueError for a name that is neither registered nor pow<number>."""
+    if name in MASK_SCHEDULES:
+        return
+    try:
+        float(name[3:]) if name.startswith("pow") else float("x")
+    except ValueError:
+        raise ValueError(f"unknown mask schedule {name!r}; choose one of {sorted(MASK_SCHEDULES)} or pow<e>") from None
+
+
 def mask_ratio(name: str, ratio: float, num_tokens: int) -> float:
     """gamma(ratio) clipped to [1e-6, 1]; `pow<e>` names any exponent."""
-    if name.startswith("pow") and name not in MASK_SCHEDULES:
-        value = 1.0 - ratio ** float(name[3:])
-    elif name in MASK_SCHEDULES:
-        value = MASK_SCHEDULES[name](ratio, num_tokens)
-    else:
-        raise ValueError(f"unknown mask schedule {name!r}; choose one of {sorted(MASK_SCHEDULES)} or pow<e>")
+    check_schedule(name)
+    value = MASK_SCHEDULES[name](ratio, num_tokens) if name in MASK_SCHEDULES else 1.0 - ratio ** float(name[3:])
     return min(max(value, 1e-6), 1.0)
 
 

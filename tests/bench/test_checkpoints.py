@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.checkpoints import FileSpec, get_card, load_cards, resolve_file, verify_sha256
+from bench.checkpoints import FileSpec, get_card, load_all_cards, load_cards, resolve_file, verify_sha256
 from bench.errors import BadCardError, ChecksumMismatchError, MissingWeightsError, UnknownNameError
-from bench.registry import DATASETS, FEATURE_NETS, MODELS, SAMPLERS, load_all
+from bench.registry import DATASETS, FEATURE_NETS, MODELS, SAMPLERS, TOKENIZERS, load_all
+from reimpl.convert import CONVERTERS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,11 +23,20 @@ def test_every_card_names_registered_code_and_every_family_has_a_card():
             assert card.sampler["name"] in SAMPLERS, card.name
     assert set(MODELS.names()) <= {card.family for card in models.values()}
     assert set(FEATURE_NETS.names()) == set(nets)
+    tokenizers = load_all_cards()["tokenizers"]
+    for card in list(models.values()) + list(tokenizers.values()):
+        if getattr(card, "tokenizer", None):
+            assert card.tokenizer["checkpoint"] in tokenizers, card.name
+        for spec in card.files:
+            assert spec.converter is None or spec.converter in CONVERTERS, (card.name, spec.converter)
+            assert spec.path or spec.url, card.name
+    for card in tokenizers.values():
+        assert card.family in TOKENIZERS, card.name
 
 
 def test_committed_artefacts_match_their_sha256():
-    _, nets = load_cards()
-    for card in nets.values():
+    sections = load_all_cards()
+    for card in [c for section in sections.values() for c in section.values()]:
         for spec in card.files:
             if spec.path:
                 path = REPO / spec.path

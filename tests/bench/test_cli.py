@@ -73,11 +73,15 @@ def _nan_weights(tmp_path: Path) -> dict:
         (("num_samples",), None, "malformed override"),
         (("seed=ten",), None, "is not an integer"),
         (("metrics=[fid,kid]",), None, "unknown metric 'kid'"),
-        (("sampler.steps=8",), None, "has no sampler"),
+        (("model=toy-real", "sampler.steps=8"), None, "has no sampler"),
+        (("model=toy-maskgit", "sampler.steps=0"), None, "need at least 1"),
+        (("model=toy-maskgit", "sampler.schedule=zigzag"), None, "unknown mask schedule 'zigzag'"),
+        (("model=toy-maskgit", "sampler.temprature=2"), None, "did you mean 'token_temperature'"),
         ((), _corrupt_weights, "sha256"),
         ((), _nan_weights, "non-finite"),
     ],
-    ids=["unknown-model", "malformed", "bad-type", "unknown-metric", "no-sampler", "checksum", "nan-features"],
+    ids=["unknown-model", "malformed", "bad-type", "unknown-metric", "no-sampler", "zero-steps", "bad-schedule",
+         "sampler-typo", "checksum", "nan-features"],
 )
 def test_bad_input_is_one_paragraph_and_writes_nothing(tmp_path, args, make_env, expected):
     results = tmp_path / "results"

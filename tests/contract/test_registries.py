@@ -15,17 +15,41 @@ load_all()
 MODEL_CARDS, _ = load_cards()
 
 
-@pytest.mark.parametrize("card_name", sorted(MODEL_CARDS))
-def test_model_cards_build_and_generate_per_sample(card_name):
+OFFLINE = sorted(n for n, c in MODEL_CARDS.items() if c.status != "unavailable-offline")
+REAL = sorted(n for n, c in MODEL_CARDS.items() if c.status == "unavailable-offline")
+
+
+@pytest.mark.parametrize("card_name", REAL)
+def test_real_checkpoints_fail_offline_with_file_url_and_env_var(card_name, tmp_path, monkeypatch):
+    from bench.run import resolve_assets
+
+    monkeypatch.setenv("MGM_CACHE_DIR", str(tmp_path))
     card = MODEL_CARDS[card_name]
-    model = MODELS.get(card.family)(card)
+    with pytest.raises(MissingWeightsError) as caught:
+        resolve_assets(card)
+    text = str(caught.value)
+    assert "https://" in text and "MGM_" in text and ("not on this machine" in text)
+
+
+@pytest.mark.parametrize("card_name", OFFLINE)
+def test_model_cards_build_and_generate_per_sample(card_name):
+    from bench.run import resolve_assets
+    from bench.registry import SAMPLERS
+
+    card = MODEL_CARDS[card_name]
+    model = MODELS.get(card.family)(card, resolve_assets(card))
+    sampler = None
+    if model.default_sampler:
+        sampler_cls = SAMPLERS.get(card.sampler.get("name", model.default_sampler))
+        settings = {k: v for k, v in card.sampler.items() if k != "name"}
+        sampler = sampler_cls(sampler_cls.Config(**{**settings, "steps": 4}))
     labels = torch.tensor([0, 1, 2, 3]) % (model.num_classes or 1)
     seeds = [11, 22, 33, 44]
-    images = model.generate(labels, seeds)
+    images = model.generate(labels, seeds, sampler)
     size = card.benchmark.resolution
     assert images.dtype == torch.uint8 and images.shape == (4, 3, size, size)
     # Image i depends only on (label i, seed i): same result alone or in another batch.
-    alone = model.generate(labels[2:3], seeds[2:3])
+    alone = model.generate(labels[2:3], seeds[2:3], sampler)
     assert torch.equal(alone[0], images[2])
 
 

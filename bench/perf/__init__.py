@@ -1,0 +1,1 @@
+"""Speed benchmarks, reported as ratios against peers measured in the same run."""

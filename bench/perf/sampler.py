@@ -1,0 +1,173 @@
+"""`python -m bench perf sampler`: images/s of our MaskGIT sampler against
+muse-maskgit-pytorch's `MaskGit.generate` and diffusers' `AmusedPipeline`, in one process,
+interleaved, with random weights, as ratios.
+
+Held equal: transformer width, depth, heads (head_dim = width / heads), MLP ratio 4, image
+tokens, codebook size, decoding steps, batch size, no guidance, float32 on the same device
+and thread count; token ids out (no VQ decoding in any of the three). Not equal, because the
+architectures differ: muse-maskgit-pytorch adds a cross-attention to (one) text embedding
+per layer and top-k filtering; aMUSEd's UVit2D adds convolutional res blocks
+(num_res_blocks=1), micro-conditioning and a cross-attention to (one) encoder state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from bench.config import field, to_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerPerfConfig:
+    width: int = field(256, "transformer width")
+    depth: int = field(4, "transformer layers")
+    heads: int = field(4, "attention heads")
+    tokens: int = field(256, "image tokens (a square grid)")
+    codebook_size: int = field(1024, "VQ codebook size")
+    steps: int = field(8, "decoding steps")
+    batch_size: int = field(8, "images per call")
+    repeats: int = field(5, "timed calls per implementation (after one warm-up call)")
+    seed: int = field(0, "weights and sampling seed")
+
+
+def build_ours(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
+    from reimpl.networks.maskgit import MaskGitConfig, MaskGitNetwork
+    from reimpl.samplers.base import TokenProblem
+    from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
+
+    network = MaskGitNetwork(MaskGitConfig(
+        codebook_size=config.codebook_size, num_classes=10, num_tokens=config.tokens, width=config.width,
+        depth=config.depth, heads=config.heads, mlp_width=4 * config.width, dropout=0.0,
+    )).eval()
+    sampler = MaskGitSampler(MaskGitSamplerConfig(steps=config.steps))
+    problem = TokenProblem(config.tokens, network.mask_token_id, None)
+    labels = torch.arange(config.batch_size) % 10
+
+    def run() -> torch.Tensor:
+        generators = [torch.Generator().manual_seed(config.seed + i) for i in range(config.batch_size)]
+        return sampler.sample(network, labels, problem, generators)
+
+    return run
+
+
+def _tiny_t5_dir(width: int) -> str:
+    """muse-maskgit-pytorch reads a T5 config by name at construction; offline, a local one."""
+    from transformers import T5Config
+
+    folder = Path(tempfile.mkdtemp(prefix="mgm-t5-"))
+    T5Config(d_model=width, d_kv=16, d_ff=2 * width, num_layers=1, num_heads=2, vocab_size=32).save_pretrained(folder)
+    return str(folder)
+
+
+class _TokensOut(torch.nn.Module):
+    """Stands in for muse-maskgit-pytorch's VAE at generation: grid size in, token ids out."""
+
+    def __init__(self, side: int):
+        super().__init__()
+        self.side = side
+
+    def get_encoded_fmap_size(self, image_size: int) -> int:
+        return self.side
+
+    def decode_from_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids
+
+
+def build_muse_maskgit_pytorch(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
+    from muse_maskgit_pytorch import MaskGit, MaskGitTransformer, VQGanVAE
+
+    transformer = MaskGitTransformer(
+        num_tokens=config.codebook_size, seq_len=config.tokens, dim=config.width, depth=config.depth,
+        heads=config.heads, dim_head=config.width // config.heads, ff_mult=4, t5_name=_tiny_t5_dir(config.width),
+    )
+    vae = VQGanVAE(dim=16, codebook_size=config.codebook_size, layers=1)  # only its codebook size is read
+    maskgit = MaskGit(image_size=32, transformer=transformer, vae=vae).eval()
+    side = int(config.tokens**0.5)
+    maskgit.vae = _TokensOut(side)  # token ids out, as for the other two
+    text = torch.zeros(config.batch_size, 1, config.width)
+    transformer.encode_text = lambda texts: text  # precomputed (empty) text embeddings: no T5 weights needed
+
+    def run() -> torch.Tensor:
+        torch.manual_seed(config.seed)
+        with torch.no_grad():
+            return maskgit.generate(["" for _ in range(config.batch_size)], fmap_size=side, timesteps=config.steps,
+                                    cond_scale=1.0)
+
+    return run
+
+
+def build_amused_pipeline(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
+    from diffusers import AmusedPipeline, AmusedScheduler, UVit2DModel
+
+    side = int(config.tokens**0.5)
+    transformer = UVit2DModel(
+        hidden_size=config.width, num_hidden_layers=config.depth, num_attention_heads=config.heads,
+        intermediate_size=4 * config.width, codebook_size=config.codebook_size,
+        vocab_size=config.codebook_size + 1, in_channels=config.width, block_out_channels=config.width,
+        num_res_blocks=1, block_num_heads=config.heads, cond_embed_dim=config.width, encoder_hidden_size=config.width,
+        micro_cond_encode_dim=16, micro_cond_embed_dim=16 * 5, sample_size=side,
+    ).eval()
+    scheduler = AmusedScheduler(mask_token_id=config.codebook_size, masking_schedule="cosine")
+    pipeline = AmusedPipeline(vqvae=None, tokenizer=None, text_encoder=None, transformer=transformer, scheduler=scheduler)
+    pipeline.set_progress_bar_config(disable=True)
+    prompt = torch.zeros(config.batch_size, config.width)
+    states = torch.zeros(config.batch_size, 1, config.width)
+
+    def run() -> torch.Tensor:
+        return pipeline(
+            prompt_embeds=prompt, encoder_hidden_states=states, num_inference_steps=config.steps,
+            guidance_scale=0.0, height=side * 8, width=side * 8, output_type="latent",
+            generator=torch.Generator().manual_seed(config.seed),
+        ).images
+
+    return run
+
+
+PEERS = {"muse-maskgit-pytorch": build_muse_maskgit_pytorch, "diffusers-amused": build_amused_pipeline}
+
+
+def run_sampler_benchmark(config: SamplerPerfConfig, log: Callable[[str], None] = print) -> dict:
+    torch.manual_seed(config.seed)
+    runners = {"ours": build_ours(config)}
+    for name, build in PEERS.items():
+        try:
+            torch.manual_seed(config.seed)
+            runners[name] = build(config)
+        except ImportError as error:
+            log(f"skipping {name}: {error} (pip install -e '.[perf]')")
+    for run in runners.values():  # warm-up
+        with torch.no_grad():
+            run()
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(config.repeats):  # interleaved, so drift in machine load hits all alike
+        for name, run in runners.items():
+            start = time.perf_counter()
+            with torch.no_grad():
+                run()
+            seconds[name].append(time.perf_counter() - start)
+    speed = {name: config.batch_size / statistics.median(times) for name, times in seconds.items()}
+    return {
+        "config": to_dict(config),
+        "threads": torch.get_num_threads(),
+        "images_per_s": speed,
+        "ratio_ours_over": {name: speed["ours"] / value for name, value in speed.items() if name != "ours"},
+        "seconds": seconds,
+    }
+
+
+def format_result(result: dict) -> str:
+    lines = [f"MaskGIT sampler speed, {json.dumps(result['config'])}, {result['threads']} threads",
+             f"{'implementation':<24}{'images/s':>10}{'ours / it':>12}"]
+    for name, speed in result["images_per_s"].items():
+        ratio = result["ratio_ours_over"].get(name)
+        lines.append(f"{name:<24}{speed:>10.2f}{(f'{ratio:.2f}x' if ratio else '-'):>12}")
+    return "\n".join(lines)

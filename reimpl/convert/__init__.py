@@ -1,0 +1,45 @@
+"""Converters from official checkpoint layouts to this package's state dicts. Each one
+consumes every source key or lists it as ignored with a reason; anything else is an error."""
+
+from typing import Any, Callable
+
+from reimpl.registry import Registry
+
+# converter name (as in checkpoints.yaml `converter:`) -> fn(source path, architecture) -> state dict
+CONVERTERS: Registry = Registry("converter")
+
+
+def _register_builtin() -> None:
+    from pathlib import Path
+
+    import torch
+
+    def maskgit_jax_tokenizer(path: Path, architecture: dict) -> dict:
+        from reimpl.convert.maskgit_jax import convert_maskgit_jax_tokenizer
+        from reimpl.tokenizers.vqgan import build_vqgan
+
+        return convert_maskgit_jax_tokenizer(path, build_vqgan(architecture).config)
+
+    def maskgit_jax_transformer(path: Path, architecture: dict) -> dict:
+        from reimpl.convert.maskgit_jax import convert_maskgit_jax_transformer
+        from reimpl.models.maskgit import network_config
+
+        config = network_config(architecture)
+        state, _ = convert_maskgit_jax_transformer(
+            path, codebook_size=config.codebook_size, num_classes=config.num_classes, null_class=config.null_class
+        )
+        return state
+
+    def maskgit_torch_port(path: Path, architecture: dict) -> dict:
+        from reimpl.convert.maskgit_torch_port import convert_maskgit_torch_port
+        from reimpl.tokenizers.vqgan import build_vqgan
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return convert_maskgit_torch_port(state, build_vqgan(architecture).config)
+
+    CONVERTERS.add("maskgit-jax-tokenizer", maskgit_jax_tokenizer)
+    CONVERTERS.add("maskgit-jax-transformer", maskgit_jax_transformer)
+    CONVERTERS.add("maskgit-torch-port", maskgit_torch_port)
+
+
+_register_builtin()
