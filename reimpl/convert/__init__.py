@@ -43,3 +43,19 @@ def _register_builtin() -> None:
 
 
 _register_builtin()
+
+
+def _register_taming() -> None:
+    import torch
+
+    def taming_lightning(path, architecture: dict) -> dict:
+        from reimpl.convert.taming import convert_taming_lightning
+        from reimpl.tokenizers.taming_vqgan import build_taming_vqgan
+
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # Lightning pickles hyper-parameters
+        return convert_taming_lightning(checkpoint, build_taming_vqgan(architecture).config)
+
+    CONVERTERS.add("taming-lightning", taming_lightning)
+
+
+_register_taming()

@@ -86,3 +86,29 @@ def test_datasets_yield_uint8_images_and_labels(name):
     dataset = DATASETS.get(name)("test", 5, 32)
     image, label = dataset[0]
     assert image.dtype == torch.uint8 and image.shape == (3, 32, 32) and isinstance(label, int)
+
+
+TOKENIZER_CARDS = __import__("bench.checkpoints", fromlist=["load_all_cards"]).load_all_cards()["tokenizers"]
+
+
+@pytest.mark.parametrize("card_name", sorted(TOKENIZER_CARDS))
+def test_tokenizer_cards_build_round_trip_or_fail_offline_clearly(card_name, tmp_path, monkeypatch):
+    from bench.convert import local_weights
+    from reimpl.recipes.loop import load_checkpoint
+    from reimpl.tokenizers import TOKENIZERS
+
+    monkeypatch.setenv("MGM_CACHE_DIR", str(tmp_path))
+    card = TOKENIZER_CARDS[card_name]
+    spec = next(f for f in card.files if f.role == "weights")
+    if card.status == "unavailable-offline":
+        with pytest.raises(MissingWeightsError) as caught:
+            local_weights(card.name, spec, card.architecture)
+        assert spec.url in str(caught.value) and spec.env in str(caught.value)
+        return
+    tokenizer = load_checkpoint(local_weights(card.name, spec, card.architecture), TOKENIZERS.get(card.family)(card.architecture))
+    size = card.benchmark.resolution
+    images = DATASETS.get(card.benchmark.dataset)("test", 4, size).__getitem__
+    batch = torch.stack([images(i)[0] for i in range(4)])
+    decoded = tokenizer.decode(tokenizer.encode(batch))
+    assert decoded.dtype == torch.uint8 and decoded.shape == batch.shape
+    assert (decoded.float() - batch.float()).abs().mean() < 12  # a trained tokenizer reconstructs
