@@ -4,8 +4,8 @@ classifier-free guidance added in one batched forward.
 Per step t of T (see ../shared/spec/maskgit.md §3.1):
 1. logits for every position; with guidance, cond and uncond rows in one batch, combined as
    cond + w_t (cond - uncond) (a scale of 0 means no guidance and no extra rows);
-2. sample every position from softmax(logits / token_temperature) by Gumbel-max; known
-   positions keep their ids;
+2. sample every still-masked position from softmax(logits / token_temperature) by Gumbel-max;
+   known positions keep their ids;
 3. confidence = log p(sampled) + choice_temperature_t * Gumbel, +inf where already known;
 4. keep masked the mask_len = clamp(floor(N0 gamma((t+1)/T)), 1, unknown - 1) least
    confident positions (`mask_by_random_topk`);
@@ -73,22 +73,30 @@ class MaskGitSampler:
         for step in range(config.steps):
             unknown = tokens == problem.mask_token_id  # (B, L)
             logits = self.guided_logits(logits_fn, tokens, labels, problem, step).float()  # (B, L, K)
-            codebook = logits.shape[-1]
-            noise = per_sample_gumbel(generators, (length, codebook), device)  # (B, L, K)
-            if config.token_temperature > 0:
-                sampled = (logits / config.token_temperature + noise).argmax(-1)
-            else:
-                sampled = logits.argmax(-1)
-            sampled = torch.where(unknown, sampled, tokens)
-            if step == config.steps - 1:
-                tokens = sampled
-                break
-            log_probs = torch.log_softmax(logits, dim=-1).gather(-1, sampled[..., None]).squeeze(-1)  # (B, L)
+            last = step == config.steps - 1
             temperature = choice_temperature(
                 config.choice_temperature, step, config.steps, config.choice_temperature_annealing
             )
-            confidence = log_probs + temperature * per_sample_gumbel(generators, (length,), device)
-            confidence = torch.where(unknown, confidence, torch.full_like(confidence, float("inf")))
+            sampled = tokens.clone()
+            confidence = torch.full((batch, length), float("inf"), device=device)  # known positions: +inf
+            for i, generator in enumerate(generators):
+                # Only still-masked positions are sampled and scored: the draws of sample i depend on
+                # its own history alone, so batching never changes an image, and no noise is wasted.
+                positions = unknown[i].nonzero().squeeze(1)  # (u,)
+                row = logits[i, positions]  # (u, K)
+                if config.token_temperature > 0:
+                    noise = per_sample_gumbel([generator], tuple(row.shape), device)[0]
+                    picked = (row / config.token_temperature + noise).argmax(-1)
+                else:
+                    picked = row.argmax(-1)
+                sampled[i, positions] = picked
+                if not last:
+                    log_prob = row.gather(-1, picked[:, None]).squeeze(-1) - row.logsumexp(-1)  # log p(sampled)
+                    choice_noise = per_sample_gumbel([generator], (len(positions),), device)[0]
+                    confidence[i, positions] = log_prob + temperature * choice_noise
+            if last:
+                tokens = sampled
+                break
             mask_len = masked_after_step(config.schedule, step, config.steps, initial_unknown, config.schedule_dtype)
             mask_len = torch.clamp(
                 torch.full((batch,), mask_len, device=device), min=torch.ones(batch, device=device, dtype=torch.long),
