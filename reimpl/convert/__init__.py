@@ -55,7 +55,15 @@ def _register_taming() -> None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # Lightning pickles hyper-parameters
         return convert_taming_lightning(checkpoint, build_taming_vqgan(architecture).config)
 
+    def llamagen(path, architecture: dict) -> dict:
+        from reimpl.convert.llamagen import convert_llamagen_vq
+        from reimpl.tokenizers.taming_vqgan import build_taming_vqgan
+
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return convert_llamagen_vq(checkpoint, build_taming_vqgan(architecture).config)
+
     CONVERTERS.add("taming-lightning", taming_lightning)
+    CONVERTERS.add("llamagen-vq", llamagen)
 
 
 _register_taming()

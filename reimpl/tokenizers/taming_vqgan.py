@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reimpl.tokenizers import TOKENIZERS
-from reimpl.tokenizers.vqgan import VectorQuantizer
+from reimpl.tokenizers.vqgan import VectorQuantizer  # the embedding table; lookups live here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,7 @@ class TamingVQGANConfig:
     embed_dim: int = 256
     n_embed: int = 16384
     norm_groups: int = 32
+    l2_normalized_codebook: bool = False  # LlamaGen: codes and encoder outputs on the unit sphere
 
     @property
     def downsample_factor(self) -> int:
@@ -189,15 +190,26 @@ class TamingVQGANTokenizer(nn.Module):
     def codebook_size(self) -> int:
         return self.config.n_embed
 
+    def _codes(self) -> torch.Tensor:
+        codes = self.quantize.embedding.weight
+        return F.normalize(codes, dim=-1) if self.config.l2_normalized_codebook else codes
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
-        return self.quantize.nearest(self.quant_conv(self.encoder(images * 2 - 1)))
+        z = self.quant_conv(self.encoder(images * 2 - 1))  # (B, embed_dim, h, w)
+        if self.config.l2_normalized_codebook:  # nearest on the sphere (LlamaGen VectorQuantizer)
+            z = F.normalize(z, dim=1)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        codes = self._codes()
+        distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.T + codes.pow(2).sum(1)[None, :]
+        return distance.argmin(dim=1).view(z.shape[0], z.shape[2], z.shape[3])
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
-        pixels = self.decoder(self.post_quant_conv(self.quantize.lookup(ids)))
+        z_q = self._codes()[ids].permute(0, 3, 1, 2)  # (B, embed_dim, h, w)
+        pixels = self.decoder(self.post_quant_conv(z_q))
         return ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -206,6 +218,9 @@ TAMING_CONFIGS = {
     # configs/imagenet_vqgan.yaml's 1024 model -- UNVERIFIED beyond n_embed)
     "taming-f16-16384": TamingVQGANConfig(),
     "taming-f16-1024": TamingVQGANConfig(n_embed=1024),
+    # FoundationVision/LlamaGen tokenizer/tokenizer_image/vq_model.py VQ_16 (vq_ds16_c2i): the same
+    # blocks, attention only at the coarsest level (16 px at 256 input), 16384 unit-norm codes of dim 8.
+    "llamagen-vq-ds16": TamingVQGANConfig(embed_dim=8, n_embed=16384, l2_normalized_codebook=True),
 }
 
 
