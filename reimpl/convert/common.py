@@ -70,3 +70,15 @@ def conv_kernel(kernel: Any) -> torch.Tensor:
 def dense_kernel(kernel: Any) -> torch.Tensor:
     """Flax Dense kernel (in, out) -> torch Linear weight (out, in)."""
     return to_tensor(np.asarray(kernel).T)
+
+
+def take_expected(keys: KeyConsumer, expected: Mapping[str, torch.Tensor]) -> dict:
+    """Pop every key of `expected` (a target state dict, e.g. built on the meta device) from
+    the source, check its shape, and return float32 copies; `keys.finish()` still follows."""
+    out = {}
+    for name, reference in expected.items():
+        value = keys.pop(name)
+        if tuple(value.shape) != tuple(reference.shape):
+            raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(reference.shape)}")
+        out[name] = to_tensor(value).float()
+    return out

@@ -8,10 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-import torch
-
-from reimpl.convert.common import KeyConsumer, to_tensor
-from reimpl.tokenizers.taming_vqgan import TamingVQGANConfig, TamingVQGANTokenizer
+from reimpl.convert.taming import to_taming_layout
+from reimpl.tokenizers.taming_vqgan import TamingVQGANConfig
 
 IGNORED = {"quantize.codebook_used": "training-time codebook-usage statistics, not a weight"}
 MID = {"0": "block_1", "1": "attn_1", "2": "block_2"}
@@ -33,14 +31,4 @@ def convert_llamagen_vq(checkpoint: Mapping[str, Any], config: TamingVQGANConfig
     state = checkpoint.get("model", checkpoint)
     levels = len(config.ch_mult)
     renamed = {llamagen_to_taming_name(key, levels): value for key, value in state.items()}
-    with torch.device("meta"):
-        expected = TamingVQGANTokenizer(config).state_dict()
-    keys = KeyConsumer(renamed, ignored=IGNORED)
-    out = {}
-    for name, reference in expected.items():
-        value = keys.pop(name)
-        if tuple(value.shape) != tuple(reference.shape):
-            raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(reference.shape)}")
-        out[name] = to_tensor(value).float()
-    keys.finish()
-    return out
+    return to_taming_layout(renamed, config, IGNORED)

@@ -9,7 +9,7 @@ from typing import Mapping
 
 import torch
 
-from reimpl.convert.common import KeyConsumer, to_tensor
+from reimpl.convert.common import KeyConsumer, take_expected
 from reimpl.tokenizers.vqgan import VQGANConfig, VQGANTokenizer
 
 
@@ -19,11 +19,6 @@ def convert_maskgit_torch_port(state_dict: Mapping[str, torch.Tensor], config: V
     with torch.device("meta"):
         expected = VQGANTokenizer(config).state_dict()
     keys = KeyConsumer(state_dict)
-    out = {}
-    for name, reference in expected.items():
-        value = keys.pop(name)
-        if tuple(value.shape) != tuple(reference.shape):
-            raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(reference.shape)}")
-        out[name] = to_tensor(value).float()
+    out = take_expected(keys, expected)
     keys.finish()
     return out

@@ -8,22 +8,21 @@ from typing import Any, Mapping
 
 import torch
 
-from reimpl.convert.common import KeyConsumer, to_tensor
+from reimpl.convert.common import KeyConsumer, take_expected
 from reimpl.tokenizers.taming_vqgan import TamingVQGANConfig, TamingVQGANTokenizer
 
 IGNORED = {"loss.": "training-only: discriminator and perceptual (LPIPS) weights of the VQGAN loss"}
 
 
-def convert_taming_lightning(checkpoint: Mapping[str, Any], config: TamingVQGANConfig) -> dict:
-    state = checkpoint.get("state_dict", checkpoint)
+def to_taming_layout(state: Mapping[str, Any], config: TamingVQGANConfig, ignored: Mapping[str, str]) -> dict:
+    """A state dict already under taming's names -> checked TamingVQGANTokenizer weights."""
     with torch.device("meta"):
         expected = TamingVQGANTokenizer(config).state_dict()
-    keys = KeyConsumer(state, ignored=IGNORED)
-    out = {}
-    for name, reference in expected.items():
-        value = keys.pop(name)
-        if tuple(value.shape) != tuple(reference.shape):
-            raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(reference.shape)}")
-        out[name] = to_tensor(value).float()
+    keys = KeyConsumer(state, ignored=ignored)
+    out = take_expected(keys, expected)
     keys.finish()
     return out
+
+
+def convert_taming_lightning(checkpoint: Mapping[str, Any], config: TamingVQGANConfig) -> dict:
+    return to_taming_layout(checkpoint.get("state_dict", checkpoint), config, IGNORED)

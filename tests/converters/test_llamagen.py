@@ -7,61 +7,47 @@ import torch
 from reimpl.convert.common import UnconsumedKeysError
 from reimpl.convert.llamagen import convert_llamagen_vq, llamagen_to_taming_name
 from reimpl.tokenizers.taming_vqgan import TAMING_CONFIGS, TamingVQGANConfig, TamingVQGANTokenizer
+from tests.converters.synthetic import StateDictBuilder
 
 CONFIG = TamingVQGANConfig(ch=16, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,), resolution=32,
                            z_channels=8, embed_dim=4, n_embed=32, norm_groups=4, l2_normalized_codebook=True)
 
 
 def llamagen_state_dict(ch=16, ch_mult=(1, 2, 2), blocks=1, z=8, dim=4, codes=32) -> dict:
-    g = torch.Generator().manual_seed(0)
-    state = {}
-
-    def conv(prefix, c_in, c_out, k):
-        state[f"{prefix}.weight"] = torch.randn(c_out, c_in, k, k, generator=g)
-        state[f"{prefix}.bias"] = torch.randn(c_out, generator=g)
-
-    def norm(prefix, c):
-        state[f"{prefix}.weight"], state[f"{prefix}.bias"] = torch.randn(c, generator=g), torch.randn(c, generator=g)
-
-    def resnet(prefix, c_in, c_out):
-        norm(f"{prefix}.norm1", c_in), conv(f"{prefix}.conv1", c_in, c_out, 3)
-        norm(f"{prefix}.norm2", c_out), conv(f"{prefix}.conv2", c_out, c_out, 3)
-        if c_in != c_out:
-            conv(f"{prefix}.nin_shortcut", c_in, c_out, 1)
-
-    def attn(prefix, c):
-        norm(f"{prefix}.norm", c)
-        for name in ("q", "k", "v", "proj_out"):
-            conv(f"{prefix}.{name}", c, c, 1)
-
+    b = StateDictBuilder()
     levels = len(ch_mult)
-    conv("encoder.conv_in", 3, ch, 3)
+    b.conv("encoder.conv_in", 3, ch, 3)
     block_in = ch
     for i in range(levels):
         for j in range(blocks):
-            resnet(f"encoder.conv_blocks.{i}.res.{j}", block_in, ch * ch_mult[i])
+            b.resnet(f"encoder.conv_blocks.{i}.res.{j}", block_in, ch * ch_mult[i])
             block_in = ch * ch_mult[i]
             if i == levels - 1:
-                attn(f"encoder.conv_blocks.{i}.attn.{j}", block_in)
+                b.attention(f"encoder.conv_blocks.{i}.attn.{j}", block_in)
         if i != levels - 1:
-            conv(f"encoder.conv_blocks.{i}.downsample.conv", block_in, block_in, 3)
+            b.conv(f"encoder.conv_blocks.{i}.downsample.conv", block_in, block_in, 3)
     for side in ("encoder", "decoder"):
-        resnet(f"{side}.mid.0", block_in, block_in), attn(f"{side}.mid.1", block_in), resnet(f"{side}.mid.2", block_in, block_in)
-    norm("encoder.norm_out", block_in), conv("encoder.conv_out", block_in, z, 3)
-    conv("decoder.conv_in", z, block_in, 3)
+        b.resnet(f"{side}.mid.0", block_in, block_in)
+        b.attention(f"{side}.mid.1", block_in)
+        b.resnet(f"{side}.mid.2", block_in, block_in)
+    b.norm("encoder.norm_out", block_in)
+    b.conv("encoder.conv_out", block_in, z, 3)
+    b.conv("decoder.conv_in", z, block_in, 3)
     for k, i in enumerate(reversed(range(levels))):  # decoder conv_blocks: coarsest first
         for j in range(blocks + 1):
-            resnet(f"decoder.conv_blocks.{k}.res.{j}", block_in, ch * ch_mult[i])
+            b.resnet(f"decoder.conv_blocks.{k}.res.{j}", block_in, ch * ch_mult[i])
             block_in = ch * ch_mult[i]
             if i == levels - 1:
-                attn(f"decoder.conv_blocks.{k}.attn.{j}", block_in)
+                b.attention(f"decoder.conv_blocks.{k}.attn.{j}", block_in)
         if i != 0:
-            conv(f"decoder.conv_blocks.{k}.upsample.conv", block_in, block_in, 3)
-    norm("decoder.norm_out", block_in), conv("decoder.conv_out", block_in, 3, 3)
-    conv("quant_conv", z, dim, 1), conv("post_quant_conv", dim, z, 1)
-    state["quantize.embedding.weight"] = torch.randn(codes, dim, generator=g)
-    state["quantize.codebook_used"] = torch.zeros(65536)
-    return state
+            b.conv(f"decoder.conv_blocks.{k}.upsample.conv", block_in, block_in, 3)
+    b.norm("decoder.norm_out", block_in)
+    b.conv("decoder.conv_out", block_in, 3, 3)
+    b.conv("quant_conv", z, dim, 1)
+    b.conv("post_quant_conv", dim, z, 1)
+    b.put("quantize.embedding.weight", codes, dim)
+    b.state["quantize.codebook_used"] = torch.zeros(65536)
+    return b.state
 
 
 def test_llamagen_checkpoint_loads_strictly_in_taming_layout():

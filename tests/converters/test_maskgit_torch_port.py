@@ -7,24 +7,16 @@ import torch
 from reimpl.convert.common import UnconsumedKeysError
 from reimpl.convert.maskgit_torch_port import convert_maskgit_torch_port
 from reimpl.tokenizers.vqgan import VQGAN_CONFIGS, VQGANTokenizer
+from tests.converters.synthetic import StateDictBuilder
 
 
 def port_state_dict(widths=(128, 128, 256, 256, 512), blocks=2, z=256, codes=1024) -> dict:
-    g = torch.Generator().manual_seed(0)
-    state = {}
+    b = StateDictBuilder()
 
-    def put(name, *shape):
-        state[name] = torch.randn(*shape, generator=g)
+    def resnet(prefix, c_in, c_out):  # bias-free convs, out->out shortcut (the official quirk)
+        b.resnet(prefix, c_in, c_out, bias=False, shortcut_in=c_out)
 
-    def resnet(prefix, c_in, c_out):
-        put(f"{prefix}.norm1.weight", c_in), put(f"{prefix}.norm1.bias", c_in)
-        put(f"{prefix}.conv1.weight", c_out, c_in, 3, 3)
-        put(f"{prefix}.norm2.weight", c_out), put(f"{prefix}.norm2.bias", c_out)
-        put(f"{prefix}.conv2.weight", c_out, c_out, 3, 3)
-        if c_in != c_out:
-            put(f"{prefix}.nin_shortcut.weight", c_out, c_out, 1, 1)
-
-    put("encoder.conv_in.weight", widths[0], 3, 3, 3)
+    b.conv("encoder.conv_in", 3, widths[0], 3, bias=False)
     c_in = widths[0]
     for i, width in enumerate(widths):  # DownsamplingBlock(block_idx=i)
         for j in range(blocks):
@@ -32,9 +24,9 @@ def port_state_dict(widths=(128, 128, 256, 256, 512), blocks=2, z=256, codes=102
             c_in = width
     for j in range(blocks):
         resnet(f"encoder.mid.{j}", widths[-1], widths[-1])
-    put("encoder.norm_out.weight", widths[-1]), put("encoder.norm_out.bias", widths[-1])
-    put("encoder.conv_out.weight", z, widths[-1], 1, 1), put("encoder.conv_out.bias", z)
-    put("decoder.conv_in.weight", widths[-1], z, 3, 3), put("decoder.conv_in.bias", widths[-1])
+    b.norm("encoder.norm_out", widths[-1])
+    b.conv("encoder.conv_out", widths[-1], z, 1)
+    b.conv("decoder.conv_in", z, widths[-1], 3)
     for j in range(blocks):
         resnet(f"decoder.mid.{j}", widths[-1], widths[-1])
     for i, width in enumerate(widths):  # UpsamplingBlock(block_idx=i), stored in level order
@@ -43,11 +35,11 @@ def port_state_dict(widths=(128, 128, 256, 256, 512), blocks=2, z=256, codes=102
             resnet(f"decoder.up.{i}.block.{j}", c_in, width)
             c_in = width
         if i != 0:
-            put(f"decoder.up.{i}.upsample_conv.weight", width, width, 3, 3), put(f"decoder.up.{i}.upsample_conv.bias", width)
-    put("decoder.norm_out.weight", widths[0]), put("decoder.norm_out.bias", widths[0])
-    put("decoder.conv_out.weight", 3, widths[0], 3, 3), put("decoder.conv_out.bias", 3)
-    put("quantize.embedding.weight", codes, z)
-    return state
+            b.conv(f"decoder.up.{i}.upsample_conv", width, width, 3)
+    b.norm("decoder.norm_out", widths[0])
+    b.conv("decoder.conv_out", widths[0], 3, 3)
+    b.put("quantize.embedding.weight", codes, z)
+    return b.state
 
 
 def test_port_checkpoint_loads_strictly():

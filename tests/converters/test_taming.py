@@ -7,65 +7,49 @@ import torch
 from reimpl.convert.common import UnconsumedKeysError
 from reimpl.convert.taming import convert_taming_lightning
 from reimpl.tokenizers.taming_vqgan import TamingVQGANConfig, TamingVQGANTokenizer
+from tests.converters.synthetic import StateDictBuilder
 
 CONFIG = TamingVQGANConfig(ch=16, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,), resolution=32,
                            z_channels=8, embed_dim=4, n_embed=32, norm_groups=4)
 
 
 def taming_state_dict(c: TamingVQGANConfig) -> dict:
-    g = torch.Generator().manual_seed(0)
-    state = {}
-
-    def put(name, *shape):
-        state[name] = torch.randn(*shape, generator=g)
-
-    def conv(prefix, c_in, c_out, k):
-        put(f"{prefix}.weight", c_out, c_in, k, k), put(f"{prefix}.bias", c_out)
-
-    def norm(prefix, ch):
-        put(f"{prefix}.weight", ch), put(f"{prefix}.bias", ch)
-
-    def resnet(prefix, c_in, c_out):
-        norm(f"{prefix}.norm1", c_in), conv(f"{prefix}.conv1", c_in, c_out, 3)
-        norm(f"{prefix}.norm2", c_out), conv(f"{prefix}.conv2", c_out, c_out, 3)
-        if c_in != c_out:
-            conv(f"{prefix}.nin_shortcut", c_in, c_out, 1)
-
-    def attn(prefix, ch):
-        norm(f"{prefix}.norm", ch)
-        for name in ("q", "k", "v", "proj_out"):
-            conv(f"{prefix}.{name}", ch, ch, 1)
-
-    conv("encoder.conv_in", 3, c.ch, 3)
+    b = StateDictBuilder()
+    b.conv("encoder.conv_in", 3, c.ch, 3)
     block_in, res = c.ch, c.resolution
     for i, mult in enumerate(c.ch_mult):
         for j in range(c.num_res_blocks):
-            resnet(f"encoder.down.{i}.block.{j}", block_in, c.ch * mult)
+            b.resnet(f"encoder.down.{i}.block.{j}", block_in, c.ch * mult)
             block_in = c.ch * mult
             if res in c.attn_resolutions:
-                attn(f"encoder.down.{i}.attn.{j}", block_in)
+                b.attention(f"encoder.down.{i}.attn.{j}", block_in)
         if i != len(c.ch_mult) - 1:
-            conv(f"encoder.down.{i}.downsample.conv", block_in, block_in, 3)
+            b.conv(f"encoder.down.{i}.downsample.conv", block_in, block_in, 3)
             res //= 2
     for name in ("encoder.mid", "decoder.mid"):
-        resnet(f"{name}.block_1", block_in, block_in), attn(f"{name}.attn_1", block_in)
-        resnet(f"{name}.block_2", block_in, block_in)
-    norm("encoder.norm_out", block_in), conv("encoder.conv_out", block_in, c.z_channels, 3)
-    conv("decoder.conv_in", c.z_channels, block_in, 3)
+        b.resnet(f"{name}.block_1", block_in, block_in)
+        b.attention(f"{name}.attn_1", block_in)
+        b.resnet(f"{name}.block_2", block_in, block_in)
+    b.norm("encoder.norm_out", block_in)
+    b.conv("encoder.conv_out", block_in, c.z_channels, 3)
+    b.conv("decoder.conv_in", c.z_channels, block_in, 3)
     for i in reversed(range(len(c.ch_mult))):
         for j in range(c.num_res_blocks + 1):
-            resnet(f"decoder.up.{i}.block.{j}", block_in, c.ch * c.ch_mult[i])
+            b.resnet(f"decoder.up.{i}.block.{j}", block_in, c.ch * c.ch_mult[i])
             block_in = c.ch * c.ch_mult[i]
             if res in c.attn_resolutions:
-                attn(f"decoder.up.{i}.attn.{j}", block_in)
+                b.attention(f"decoder.up.{i}.attn.{j}", block_in)
         if i != 0:
-            conv(f"decoder.up.{i}.upsample.conv", block_in, block_in, 3)
+            b.conv(f"decoder.up.{i}.upsample.conv", block_in, block_in, 3)
             res *= 2
-    norm("decoder.norm_out", block_in), conv("decoder.conv_out", block_in, 3, 3)
-    conv("quant_conv", c.z_channels, c.embed_dim, 1), conv("post_quant_conv", c.embed_dim, c.z_channels, 1)
-    put("quantize.embedding.weight", c.n_embed, c.embed_dim)
-    put("loss.discriminator.main.0.weight", 8, 3, 4, 4), put("loss.perceptual_loss.lin0.model.1.weight", 1, 64, 1, 1)
-    return state
+    b.norm("decoder.norm_out", block_in)
+    b.conv("decoder.conv_out", block_in, 3, 3)
+    b.conv("quant_conv", c.z_channels, c.embed_dim, 1)
+    b.conv("post_quant_conv", c.embed_dim, c.z_channels, 1)
+    b.put("quantize.embedding.weight", c.n_embed, c.embed_dim)
+    b.put("loss.discriminator.main.0.weight", 8, 3, 4, 4)
+    b.put("loss.perceptual_loss.lin0.model.1.weight", 1, 64, 1, 1)
+    return b.state
 
 
 def test_lightning_checkpoint_loads_strictly_and_sets_aside_loss_weights():
