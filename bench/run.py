@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 import torch
 
 import reimpl

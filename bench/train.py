@@ -86,7 +86,6 @@ def random_batches(pool: torch.Tensor, batch_size: int, seed: int, *extra: torch
 
 def _nested(config_cls: type, settings: Mapping[str, Any]) -> Any:
     """Build a (nested) recipe dataclass from a card's recipe mapping."""
-    from bench.config import coerce
 
     flat: dict[str, str] = {}
 

@@ -1,7 +1,6 @@
 """Converters from official checkpoint layouts to this package's state dicts. Each one
 consumes every source key or lists it as ignored with a reason; anything else is an error."""
 
-from typing import Any, Callable
 
 from reimpl.registry import Registry
 

@@ -3,10 +3,8 @@ one paragraph, exit status 2, no traceback and nothing written under results/.""
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from safetensors.torch import load_file, save_file

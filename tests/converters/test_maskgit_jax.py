@@ -9,7 +9,7 @@ import torch
 from reimpl.convert.common import UnconsumedKeysError
 from reimpl.convert.flax_msgpack import read_flax_msgpack, write_flax_msgpack
 from reimpl.convert.maskgit_jax import convert_maskgit_jax_tokenizer, convert_maskgit_jax_transformer
-from reimpl.networks.maskgit import MaskGitConfig, MaskGitNetwork
+from reimpl.networks.maskgit import MaskGitNetwork
 from reimpl.tokenizers.vqgan import VQGAN_CONFIGS, VQGANConfig, VQGANTokenizer
 
 RNG = np.random.default_rng(0)
