@@ -40,13 +40,15 @@ class EvalConfig:
     precision_recall_k: int = field(3, "k of the k-NN manifolds (Kynkaanniemi et al. 2019)")
     precision_recall_max: int = field(5_000, "at most this many samples per side enter precision/recall")
     is_splits: int = field(10, "splits for the Inception Score mean and std")
+    fid_bootstrap: int = field(0, "bootstrap resamples for a 95% FID interval (0: none)")
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    model: str = field("toy-real", "card name in checkpoints.yaml (see `python -m bench list`)")
+    model: str = field("toy-maskgit", "card name in checkpoints.yaml (see `python -m bench list`)")
     num_samples: int = field(2_000, "images to generate and score")
     seed: int = field(0, "run seed; image i is drawn from a seed derived from (seed, i)")
+    seeds: int = field(1, "independent runs at seed, seed+1, ...; metrics report mean and std (alias metrics.seeds)")
     metrics: tuple[str, ...] = field(DEFAULT_METRICS, "metric names to compute")
     batch_size: int = field(100, "images per generation batch (does not change the images)")
     shard_size: int = field(500, "images per sample shard on disk (the unit of resuming)")

@@ -24,7 +24,8 @@ def test_run_prints_a_table_and_writes_one_record(tmp_path):
     records = list((results / "records").glob("*.json"))
     assert len(records) == 1
     record = json.loads(records[0].read_text())
-    assert record["metrics"]["accuracy"]["value"] > 0.95  # real images of the asked-for class
+    assert record["card"] == "toy-maskgit"  # the default main job samples the toy MaskGIT
+    assert record["metrics"]["accuracy"]["value"] > 0.6  # mostly the asked-for class (0.81 when committed)
     assert record["metrics"]["fid"]["num_samples"] == 120
     assert record["config"]["run"]["num_samples"] == 120 and record["timing"]["images_per_s"] > 0
     assert {"git_sha", "version"} <= set(record["code"]) and record["env"]["torch"]
@@ -122,5 +123,5 @@ def test_report_renders_records_and_names_broken_files(tmp_path):
     assert done.returncode == 0
     assert "broken.json" in done.stderr
     text = (reports / "leaderboard.md").read_text()
-    assert "toy-real" in text and "fid ↓" in text and "broken.json" in text
+    assert "toy-maskgit" in text and "fid ↓" in text and "broken.json" in text
     assert "toy-class-mean" in text  # a card without a record is listed as not run
