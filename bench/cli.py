@@ -1,6 +1,8 @@
 """`python -m bench <command> [key=value ...] [--flags]`.
 
     run       sample a model and score it (default: the offline toy benchmark)
+    regress   the toy quality regression check (CI), or --update its baseline
+    sweep     a grid of runs over sampler settings (steps, temperature, guidance, any key)
     list      what is registered: models (cards), families, samplers, metrics, datasets, feature nets
     report    write reports/leaderboard.md (+ CSV) from the records in results/
     train     train a project-made artefact (`train feature-net`, `train model=toy-maskgit`)
@@ -37,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="key=value, e.g. model=toy-real num_samples=2000 seed=0")
     run.add_argument("--force", action="store_true", help="recompute even if a record for this config exists")
     _common(run)
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of settings, each point a normal run (resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="axes: sweep.<key>=[v1,v2] for any run key, sweep.steps / sweep.temperature / sweep.guidance\n"
+               "(the sampler's short names), or sweep.preset=NAME; other key=value pairs are fixed",
+    )
+    sweep.add_argument("overrides", nargs="*", help="e.g. model=toy-maskgit sweep.steps=[4,8,12] sweep.guidance=[0,1,3]")
+    _common(sweep)
+    regress = commands.add_parser("regress", help="quality regression check of the toy points against the baseline")
+    regress.add_argument("--update", action="store_true", help="remeasure and rewrite the committed quality and speed baselines")
+    _common(regress)
     listing = commands.add_parser("list", help="list registered models, samplers, metrics, datasets")
     _common(listing)
     report = commands.add_parser("report", help="write markdown leaderboards from results/")
@@ -90,6 +103,40 @@ def cmd_run(args) -> int:
     record = execute(run, results_root(args.results_dir), force=args.force, progress=not args.quiet, log=log)
     print(format_table(record, get_card(record["card"])))
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from bench.config import parse_overrides
+    from bench.store import results_root
+    from bench.sweep import format_sweep, run_sweep
+
+    log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
+    done = run_sweep(parse_overrides(args.overrides), results_root(args.results_dir), progress=not args.quiet, log=log)
+    print(format_sweep(done))
+    return 0
+
+
+def cmd_regress(args) -> int:
+    import json
+
+    from bench.regression import BASELINE_PATH, load_baseline, make_baseline, run_checks
+    from bench.store import results_root
+
+    results = results_root(args.results_dir)
+    log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
+    if args.update:
+        from bench.perf import regression as speed
+
+        baseline = make_baseline(results, progress=not args.quiet, log=log)
+        BASELINE_PATH.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {BASELINE_PATH}")
+        speed.BASELINE_PATH.write_text(json.dumps(speed.make_baseline(log=log), indent=2, sort_keys=True) + "\n")
+        print(f"wrote {speed.BASELINE_PATH}")
+        return 0
+    verdicts = run_checks(results, load_baseline(), progress=not args.quiet, log=log)
+    for verdict in verdicts:
+        print(verdict.describe())
+    return 0 if all(v.passed for v in verdicts) else 1
 
 
 def cmd_list(args) -> int:
@@ -198,6 +245,6 @@ def cmd_download(args) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train, "convert": cmd_convert,
+    "run": cmd_run, "sweep": cmd_sweep, "regress": cmd_regress, "list": cmd_list, "report": cmd_report, "train": cmd_train, "convert": cmd_convert,
     "perf": cmd_perf, "download": cmd_download,
 }

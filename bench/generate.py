@@ -72,8 +72,12 @@ def generate_shards(
     progress: bool = True,
     on_shard_written: Callable[[int], None] | None = None,
     log: Callable[[str], None] = lambda message: None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> list[Path]:
-    """Make every missing shard; return all shard paths in order.
+    """Make every missing shard this process owns (shard k belongs to rank k mod world_size);
+    return all shard paths in order. With several processes the caller waits for the others
+    before reading shards it does not own.
 
     generate_batch(labels (B,), seeds [B]) -> uint8 (B, 3, H, W)
     """
@@ -81,12 +85,14 @@ def generate_shards(
     _check_manifest(samples_dir, {"num_samples": num_samples, "shard_size": shard_size, "seed": seed})
     num_shards = -(-num_samples // shard_size)
     sizes = [min(shard_size, num_samples - k * shard_size) for k in range(num_shards)]
-    done = [k for k in range(num_shards) if _shard_is_complete(shard_path(samples_dir, k), sizes[k])]
+    owned = [k for k in range(num_shards) if k % world_size == rank]
+    done = [k for k in owned if _shard_is_complete(shard_path(samples_dir, k), sizes[k])]
     already = sum(sizes[k] for k in done)
     if done:
-        log(f"resuming: {len(done)}/{num_shards} shards already on disk in {samples_dir}")
-    bar = tqdm(total=num_samples, initial=already, desc="sampling", unit="img", disable=not progress)
-    for k in range(num_shards):
+        log(f"resuming: {len(done)}/{len(owned)} shards already on disk in {samples_dir}")
+    bar = tqdm(total=sum(sizes[k] for k in owned), initial=already, desc="sampling", unit="img",
+               disable=not progress)
+    for k in owned:
         if k in done:
             continue
         first = k * shard_size

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
+from accelerate import PartialState
 
 import reimpl
 from bench.checkpoints import ModelCard, get_card, get_tokenizer_card
@@ -22,7 +25,7 @@ from bench.convert import local_weights
 from bench.errors import BadOverrideError
 from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds
 from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
-from bench.metrics.features import FeatureNet, extract, reference_statistics
+from bench.metrics.features import Features, FeatureNet, extract, reference_statistics
 from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
 from bench.store import SCHEMA_VERSION, StorePaths, atomic_write_json, environment, git_state, now_iso, read_record
 from reimpl.models.base import ModelAssets
@@ -38,6 +41,7 @@ class ResolvedRun:
     resolved: Mapping[str, Any]  # what the hash covers, echoed into the record
     config_hash: str
     samples_hash: str  # covers only what changes the images, so new metrics reuse old samples
+    overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)  # as given, to derive per-seed runs
 
 
 def checkpoint_hashes(card: ModelCard) -> dict[str, str | None]:
@@ -53,6 +57,7 @@ def _validate(config: RunConfig) -> None:
         "num_samples": config.num_samples, "batch_size": config.batch_size, "shard_size": config.shard_size,
         "eval.reference_images": config.eval.reference_images, "eval.batch_size": config.eval.batch_size,
         "eval.precision_recall_k": config.eval.precision_recall_k, "eval.is_splits": config.eval.is_splits,
+        "seeds": config.seeds,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -76,6 +81,7 @@ def _validate(config: RunConfig) -> None:
 def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     """Overrides -> a fully resolved, validated run and its hash."""
     load_all()
+    overrides = {("seeds" if k == "metrics.seeds" else k): v for k, v in overrides.items()}
     sampler_overrides = {k[len("sampler."):]: v for k, v in overrides.items() if k.startswith("sampler.")}
     if "sampler" in overrides:
         raise BadOverrideError("override sampler fields one by one", hint="e.g. sampler.steps=8 sampler.choice_temperature=4.5")
@@ -105,7 +111,7 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     generation.update({key: resolved["run"][key] for key in ("num_samples", "seed", "device", "sampler")})
     return ResolvedRun(
         config, card, feature_net_name, sampler_name, sampler_config, resolved, config_hash(resolved),
-        config_hash(generation),
+        config_hash(generation), dict(overrides),
     )
 
 
@@ -142,6 +148,8 @@ def execute(
     if record_path.is_file() and not force:
         log(f"reusing {record_path} (pass --force to recompute)")
         return read_record(record_path)
+    if run.config.seeds > 1:
+        return _execute_seeds(run, results, force, progress, log)
     started = time.perf_counter()
     config, card = run.config, run.card
     device = config.device
@@ -167,23 +175,36 @@ def execute(
         )
         return extract(net, batches, len(dataset), device, progress, "reference features", extractor)
 
-    reference = reference_statistics(
-        paths.cache, identity, run.feature_net_name, net, reference_features, config.eval.precision_recall_max
-    )
+    # One process, or several under `accelerate launch` / torchrun: the main process fills the
+    # reference cache first, each process samples and featurises the shards it owns, and the
+    # main process gathers the features in shard order, scores them and writes the record.
+    processes = PartialState(cpu=device == "cpu")  # cpu=True: gloo across CPU processes
+    with processes.main_process_first():
+        reference = reference_statistics(
+            paths.cache, identity, run.feature_net_name, net, reference_features, config.eval.precision_recall_max
+        )
 
     samples_dir = paths.samples(run.samples_hash)
-    if force and samples_dir.exists():
+    if force and samples_dir.exists() and processes.is_main_process:
         shutil.rmtree(samples_dir)
+    processes.wait_for_everyone()
     shards = generate_shards(
         lambda labels, seeds: model.generate(labels.to(device), seeds, sampler),
         samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
-        progress, on_shard_written, log,
+        progress and processes.is_main_process, on_shard_written, log,
+        rank=processes.process_index, world_size=processes.num_processes,
     )
+    owned = {k: extract(net, iter_shard_images([path], config.eval.batch_size), None, device, False,
+                        "sample features", extractor)
+             for k, path in enumerate(shards) if k % processes.num_processes == processes.process_index}
+    per_shard = _gather_shard_features(processes, owned)
+    processes.wait_for_everyone()
+    if not processes.is_main_process:
+        processes.wait_for_everyone()  # the main process writes the record
+        return read_record(record_path)
     labels, sampling_seconds = shard_labels_and_seconds(shards)
-    generated = extract(
-        net, iter_shard_images(shards, config.eval.batch_size), config.num_samples, device, progress,
-        "sample features", extractor,
-    )
+    generated = Features(np.concatenate([per_shard[k].features for k in range(len(shards))]),
+                         np.concatenate([per_shard[k].logits for k in range(len(shards))]))
     inputs = MetricInputs(
         features=generated.features, logits=generated.logits,
         labels=labels if model.num_classes else None,
@@ -200,7 +221,7 @@ def execute(
         "config": run.resolved,
         "card": card.name,
         "code": git_state(),
-        "env": environment(device),
+        "env": {**environment(device), "world_size": processes.num_processes},
         "inputs_hash": _inputs_hash(config, model.num_classes, reference.key),
         "reference": {
             "dataset": identity, "feature_net": run.feature_net_name, "stats_key": reference.key,
@@ -218,7 +239,53 @@ def execute(
     }
     atomic_write_json(record_path, record)
     log(f"wrote {record_path}")
+    processes.wait_for_everyone()
     return record
+
+
+def _execute_seeds(run: ResolvedRun, results: Path, force: bool, progress: bool, log: Callable[[str], None]) -> dict:
+    """`seeds=N`: N independent single-seed runs (each its own, reusable record), combined
+    into one record whose metrics are mean and sample std with every per-seed value kept."""
+    seeds = [run.config.seed + k for k in range(run.config.seeds)]
+    parts = []
+    for seed in seeds:
+        log(f"seed {seed} ({seeds.index(seed) + 1}/{len(seeds)})")
+        single = resolve({**run.overrides, "seed": str(seed), "seeds": "1"})
+        parts.append(execute(single, results, force=force, progress=progress, log=log))
+    metrics = {}
+    for key, entry in parts[0]["metrics"].items():
+        values = [part["metrics"][key]["value"] for part in parts]
+        metrics[key] = {**entry, "value": statistics.fmean(values), "std": statistics.stdev(values),
+                        "per_seed": values, "seeds": seeds}
+    speeds = [p["timing"]["images_per_s"] for p in parts if p["timing"]["images_per_s"]]
+    record = {
+        **{k: parts[0][k] for k in ("schema_version", "card", "code", "env", "reference")},
+        "config_hash": run.config_hash,
+        "config": run.resolved,
+        "metrics": metrics,
+        "timing": {"images_per_s": statistics.fmean(speeds) if speeds else None,
+                   "sampling_s": sum(p["timing"]["sampling_s"] for p in parts),
+                   "wall_s": sum(p["timing"]["wall_s"] for p in parts)},
+        "seed_records": [p["config_hash"] for p in parts],
+        "created_at": now_iso(),
+    }
+    path = StorePaths(results).record(run.config_hash)
+    if PartialState().is_main_process:
+        atomic_write_json(path, record)
+        log(f"wrote {path}")
+    return record
+
+
+def _gather_shard_features(processes: Any, owned: dict[int, Features]) -> dict[int, Features]:
+    """Every process's {shard index: features}, merged (all-gathered over gloo/NCCL)."""
+    if processes.num_processes == 1:
+        return owned
+    from accelerate.utils import gather_object
+
+    merged: dict[int, Features] = {}
+    for part in gather_object([owned]):
+        merged.update(part)
+    return merged
 
 
 def resolve_assets(card: ModelCard) -> ModelAssets:
@@ -250,7 +317,8 @@ def format_table(record: dict, card: ModelCard | None = None) -> str:
     order = {key: i for i, key in enumerate(HIGHER_IS_BETTER)}
     for key, entry in sorted(record["metrics"].items(), key=lambda item: order.get(item[0], len(order))):
         ref = published.get(key)
-        rows.append((key, f"{entry['value']:.4f}", f"{ref:.4f}" if ref is not None else "-", str(entry["num_samples"])))
+        ours = f"{entry['value']:.4f}" + (f" ± {entry['std']:.4f} ({len(entry['per_seed'])} seeds)" if "std" in entry else "")
+        rows.append((key, ours, f"{ref:.4f}" if ref is not None else "-", str(entry["num_samples"])))
     speed = record["timing"]["images_per_s"]
     rows.append(("images/s", f"{speed:.1f}" if speed else "-", "-", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -10,13 +10,14 @@ import numpy as np
 
 # Result keys (nested in records as metrics.<key>.value); never composite strings.
 FID = "fid"
+FID_CI_LOW, FID_CI_HIGH = "fid_ci95_low", "fid_ci95_high"  # bootstrap interval, with eval.fid_bootstrap > 0
 IS_MEAN, IS_STD = "is_mean", "is_std"
 PRECISION, RECALL = "precision", "recall"
 ACCURACY = "accuracy"
 PSNR, SSIM, RFID, LPIPS = "psnr", "ssim", "rfid", "lpips"
 
 HIGHER_IS_BETTER = {
-    FID: False, IS_MEAN: True, IS_STD: False, PRECISION: True, RECALL: True,
+    FID: False, FID_CI_LOW: False, FID_CI_HIGH: False, IS_MEAN: True, IS_STD: False, PRECISION: True, RECALL: True,
     ACCURACY: True, PSNR: True, SSIM: True, RFID: False, LPIPS: False,
 }
 

@@ -40,6 +40,8 @@ class MaskGitSamplerConfig:
 @SAMPLERS.register("maskgit")
 class MaskGitSampler:
     Config = MaskGitSamplerConfig
+    # Short names a benchmark sweep may use for this sampler's knobs (`sweep.steps=[4,8]`).
+    sweep_axes = {"steps": "steps", "temperature": "choice_temperature", "guidance": "guidance_scale"}
 
     def __init__(self, config: MaskGitSamplerConfig):
         if config.steps < 1:

@@ -1,0 +1,29 @@
+"""CI speed regression check: ours/peer speed ratio against the committed baseline ratio.
+The ratio is to a peer timed in the same run, so a slower CI machine does not fail it."""
+
+import importlib.util
+
+import pytest
+
+from bench.perf.regression import MAX_SLOWDOWN, load_baseline, regressions, slowdowns
+from bench.perf.sampler import SamplerPerfConfig, run_sampler_benchmark
+
+
+def test_a_slowdown_beyond_the_limit_is_reported():
+    baseline = {"ratio_ours_over": {"peer": 1.6, "other": 2.0}}
+    assert regressions({"ratio_ours_over": {"peer": 1.6 / 1.2, "other": 2.0}}, baseline) == []
+    [message] = regressions({"ratio_ours_over": {"peer": 1.6 / 1.3, "other": 2.1}}, baseline)
+    assert "peer" in message and "30% slower" in message
+    assert slowdowns({"ratio_ours_over": {"new-peer": 1.0}}, baseline) == {}  # no baseline, no verdict
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("muse_maskgit_pytorch"), reason="needs the [dev] peer implementations")
+def test_sampler_speed_ratio_holds_its_baseline(benchmark):
+    baseline = load_baseline()
+    config = SamplerPerfConfig(**baseline["config"])
+    result = benchmark.pedantic(run_sampler_benchmark, args=(config,), kwargs={"log": lambda m: None},
+                                rounds=1, iterations=1)
+    benchmark.extra_info.update({"ratio_ours_over": result["ratio_ours_over"],
+                                 "baseline_ratio_ours_over": baseline["ratio_ours_over"]})
+    assert set(slowdowns(result, baseline)) == set(baseline["ratio_ours_over"])
+    assert regressions(result, baseline) == [], f"allowed slowdown {MAX_SLOWDOWN:.0%}"
