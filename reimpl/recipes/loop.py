@@ -9,6 +9,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -67,7 +68,15 @@ def train(
     for step in bar:
         batch = next(batches)
         with accelerator.autocast():
-            loss, logged = loss_fn(forward, batch, step)
+            try:
+                loss, logged = loss_fn(forward, batch, step)
+            except Exception as error:  # noqa: BLE001 -- compile failures surface at the first call, typed by backend
+                if forward is model or step > 0:
+                    raise
+                # e.g. no C++ compiler for the inductor backend: the same training, only slower
+                warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); training without it")
+                forward = model
+                loss, logged = loss_fn(forward, batch, step)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         if config.grad_clip:

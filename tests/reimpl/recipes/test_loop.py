@@ -1,0 +1,42 @@
+"""The training loop: warm-up/cosine schedule, and a failed torch.compile falling back to eager."""
+
+import pytest
+import torch
+
+from reimpl.recipes.loop import OptimConfig, train, warmup_cosine
+
+
+def test_warmup_then_cosine_to_the_floor():
+    config = OptimConfig(steps=110, batch_size=1, learning_rate=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert warmup_cosine(0, config) == pytest.approx(0.1) and warmup_cosine(9, config) == pytest.approx(1.0)
+    assert warmup_cosine(60, config) == pytest.approx(0.55)  # half-way down the cosine
+    assert warmup_cosine(110, config) == pytest.approx(0.1)
+
+
+def _fit(config, monkeypatch=None):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    target = torch.nn.Linear(3, 1)
+    inputs = torch.randn(64, 3)
+
+    def loss_fn(forward, batch, step):
+        loss = torch.nn.functional.mse_loss(forward(batch), target(batch).detach())
+        return loss, {"loss": loss.item()}
+
+    logged = train(model, loss_fn, iter([inputs] * config.steps), config, progress=False)
+    return model, logged
+
+
+def test_a_failing_compile_falls_back_to_the_same_eager_training(monkeypatch):
+    config = OptimConfig(steps=50, batch_size=64, learning_rate=0.05)
+    eager, eager_log = _fit(config)
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda model: Broken())
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        fallback, fallback_log = _fit(OptimConfig(steps=50, batch_size=64, learning_rate=0.05, compile=True))
+    assert fallback_log["loss"] == pytest.approx(eager_log["loss"]) and eager_log["loss"] < 0.1
+    assert torch.equal(fallback.weight, eager.weight)
