@@ -5,7 +5,7 @@ random number from the per-sample generators it is given."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import torch
 
@@ -19,6 +19,33 @@ class TokenProblem:
     num_tokens: int  # L
     mask_token_id: int
     null_label: int | None  # the label of the unconditional class token (None: no CFG possible)
+    # Text models: maps a batch of conditions to the unconditional (empty-prompt) batch.
+    null_condition: Callable[[Any], Any] | None = None
+
+
+def concat_conditions(first: Any, second: Any) -> Any:
+    """Stack two condition batches along the batch axis: class ids (B,), tensors, or dicts
+    of tensors (text states and their masks), so cond and uncond share one forward."""
+    if isinstance(first, dict):
+        return {key: concat_conditions(first[key], second[key]) for key in first}
+    if first is None:
+        return None
+    return torch.cat([first, second])
+
+
+def condition_device(conditions: Any) -> torch.device:
+    if isinstance(conditions, dict):
+        return next(value for value in conditions.values() if value is not None).device
+    return conditions.device
+
+
+def unconditional(conditions: Any, problem: TokenProblem) -> Any:
+    """The unconditional twin of a condition batch (the null class or the empty prompt)."""
+    if problem.null_condition is not None:
+        return problem.null_condition(conditions)
+    if problem.null_label is None:
+        raise ValueError("guidance needs a model trained with a null class or an empty prompt")
+    return torch.full_like(conditions, problem.null_label)
 
 
 class Sampler(Protocol):

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.base import LogitsFn, TokenProblem, per_sample_gumbel
+from reimpl.samplers.base import LogitsFn, TokenProblem, concat_conditions, condition_device, per_sample_gumbel, unconditional
 from reimpl.samplers.schedules import check_schedule, choice_temperature, guidance_scale, masked_after_step
 
 
@@ -56,10 +56,8 @@ class MaskGitSampler:
         weight = guidance_scale(config.guidance_scale, step, config.steps, config.guidance_schedule, config.guidance_power)
         if config.guidance_scale == 0:
             return logits_fn(tokens, labels)
-        if problem.null_label is None:
-            raise ValueError("guidance_scale > 0 needs a model trained with a null class")
-        null = torch.full_like(labels, problem.null_label)
-        both = logits_fn(torch.cat([tokens, tokens]), torch.cat([labels, null]))  # (2B, L, K): one forward
+        null = unconditional(labels, problem)
+        both = logits_fn(torch.cat([tokens, tokens]), concat_conditions(labels, null))  # (2B, L, K): one forward
         cond, uncond = both.chunk(2)
         return cond + weight * (cond - uncond)
 
@@ -69,7 +67,7 @@ class MaskGitSampler:
         record_steps: list | None = None,
     ) -> torch.Tensor:
         config = self.config
-        batch, length, device = len(labels), problem.num_tokens, labels.device
+        batch, length, device = len(generators), problem.num_tokens, condition_device(labels)
         tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
         initial_unknown = length
         for step in range(config.steps):
