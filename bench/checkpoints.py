@@ -65,6 +65,8 @@ class Benchmark:
     regime: str | None = None  # e.g. 'adm-virtual-imagenet256' for real benchmarks
     resize: str | None = None
     stats_sha256: str | None = None
+    prompt_split: str | None = None  # text models: the dataset split whose captions are the prompts
+    metrics: tuple[str, ...] = ()  # the card's default metric set (empty: the suite's default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +129,20 @@ class FeatureNetCard:
     note: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class UnreleasedCard:
+    """Published results of a model whose weights were never released (MUSE): kept beside
+    the runnable cards so reports can set reproductions of its recipe next to them."""
+
+    name: str
+    family: str
+    description: str
+    published: tuple[Published, ...] = ()
+    paper: Mapping[str, Any] | None = None
+    official: Mapping[str, Any] | None = None
+    note: str | None = None
+
+
 STATUSES = ("builtin", "trained-here", "converted", "unavailable-offline")
 
 
@@ -170,13 +186,14 @@ def load_cards() -> tuple[dict[str, ModelCard], dict[str, FeatureNetCard]]:
 
 
 def load_all_cards() -> dict[str, dict[str, Any]]:
-    """Every section of the card file: models, tokenizers, feature_nets."""
+    """Every section of the card file: models, tokenizers, feature_nets, unreleased."""
     path = checkpoints_yaml()
     stat = path.stat() if path.is_file() else None
     return _load_cards(path, stat.st_mtime_ns if stat else None)
 
 
-SECTIONS = {"models": ModelCard, "tokenizers": TokenizerCard, "feature_nets": FeatureNetCard}
+SECTIONS = {"models": ModelCard, "tokenizers": TokenizerCard, "feature_nets": FeatureNetCard,
+            "unreleased": UnreleasedCard}
 
 
 @functools.lru_cache(maxsize=4)

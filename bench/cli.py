@@ -157,6 +157,9 @@ def cmd_list(args) -> int:
     ):
         print(f"{title}: {', '.join(registry.names()) or '(none yet)'}")
     print(f"feature-net cards: {', '.join(sorted(nets))}")
+    unreleased = sections["unreleased"]
+    if unreleased:
+        print(f"published only, weights never released: {', '.join(sorted(unreleased))}")
     return 0
 
 

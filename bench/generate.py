@@ -74,12 +74,15 @@ def generate_shards(
     log: Callable[[str], None] = lambda message: None,
     rank: int = 0,
     world_size: int = 1,
+    prompts_for: Callable[[range], tuple[torch.Tensor, list[str]]] | None = None,
 ) -> list[Path]:
     """Make every missing shard this process owns (shard k belongs to rank k mod world_size);
     return all shard paths in order. With several processes the caller waits for the others
     before reading shards it does not own.
 
-    generate_batch(labels (B,), seeds [B]) -> uint8 (B, 3, H, W)
+    generate_batch(labels (B,), seeds [B]) -> uint8 (B, 3, H, W); for text models
+    `prompts_for(indices) -> (labels, prompts)` gives each sample its prompt, passed on as
+    generate_batch(labels, seeds, prompts) and stored in the shard beside the labels.
     """
     samples_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(samples_dir, {"num_samples": num_samples, "shard_size": shard_size, "seed": seed})
@@ -96,11 +99,17 @@ def generate_shards(
         if k in done:
             continue
         first = k * shard_size
-        images, labels, start = [], [], time.perf_counter()
+        images, labels, prompts, start = [], [], [], time.perf_counter()
         for lo in range(first, first + sizes[k], batch_size):
             indices = range(lo, min(lo + batch_size, first + sizes[k]))
-            batch_labels = sample_labels(indices, num_classes)
-            batch = generate_batch(batch_labels, [sample_seed(seed, i) for i in indices])
+            seeds = [sample_seed(seed, i) for i in indices]
+            if prompts_for is None:
+                batch_labels = sample_labels(indices, num_classes)
+                batch = generate_batch(batch_labels, seeds)
+            else:
+                batch_labels, batch_prompts = prompts_for(indices)
+                batch = generate_batch(batch_labels, seeds, batch_prompts)
+                prompts.extend(batch_prompts)
             if batch.dtype != torch.uint8 or batch.dim() != 4 or batch.shape[:2] != (len(indices), 3):
                 raise BadImagesError(
                     f"the model returned {batch.dtype} {tuple(batch.shape)} for {len(indices)} samples",
@@ -114,6 +123,7 @@ def generate_shards(
             images=torch.cat(images).numpy(),
             labels=torch.cat(labels).numpy(),
             seconds=np.array(time.perf_counter() - start),
+            **({"prompts": np.array(prompts, dtype=np.str_)} if prompts_for is not None else {}),
         )
         if on_shard_written is not None:
             on_shard_written(k)
@@ -128,6 +138,17 @@ def iter_shard_images(paths: list[Path], batch_size: int):
             images = torch.from_numpy(data["images"])
         for start in range(0, len(images), batch_size):
             yield images[start : start + batch_size]
+
+
+def shard_prompts(paths: list[Path]) -> np.ndarray | None:
+    """The prompts stored with text-conditioned samples, in sample order (None: none stored)."""
+    parts = []
+    for path in paths:
+        with np.load(path) as data:
+            if "prompts" not in data:
+                return None
+            parts.append(data["prompts"])
+    return np.concatenate(parts)
 
 
 def shard_labels_and_seconds(paths: list[Path]) -> tuple[np.ndarray, float]:

@@ -97,6 +97,9 @@ def benchmark_plots(table: pd.DataFrame, benchmark: str, folder: Path, stem: str
                 f"FID vs sampling steps\n{benchmark}", "sampling steps", "FID (lower is better)"),
         _curves(table, "guidance", "fid", ["model", "steps"], folder / f"{stem}-fid-vs-guidance.png",
                 f"FID vs guidance scale\n{benchmark}", "classifier-free guidance scale", "FID (lower is better)"),
+        _curves(table, "guidance", "caption_accuracy", ["model", "steps"], folder / f"{stem}-caption-vs-guidance.png",
+                f"Caption accuracy vs guidance scale\n{benchmark}", "guidance scale",
+                "caption accuracy (shape and colour, higher is better)"),
         _tradeoff(table, folder / f"{stem}-fid-vs-is.png", f"FID-IS trade-off over guidance\n{benchmark}"),
         _speed(table, folder / f"{stem}-fid-vs-speed.png", f"FID vs sampling speed\n{benchmark}"),
     ]

@@ -14,13 +14,16 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from bench.checkpoints import ModelCard, Published, load_cards
+from bench.checkpoints import ModelCard, Published, load_all_cards, load_cards
 from bench.metrics.base import HIGHER_IS_BETTER
 from bench.store import load_records
 
-METRIC_COLUMNS = ("fid", "is_mean", "precision", "recall", "accuracy")
-# Record sampler fields shown as setting columns (absent fields stay empty).
-SETTING_COLUMNS = {"steps": "steps", "guidance_scale": "guidance", "choice_temperature": "temperature"}
+METRIC_COLUMNS = ("fid", "is_mean", "precision", "recall", "accuracy", "caption_accuracy", "colour_accuracy",
+                  "clip_score")
+# Record sampler fields shown as setting columns (absent fields stay empty); the MUSE and
+# aMUSEd samplers call their temperature `temperature`.
+SETTING_COLUMNS = {"steps": "steps", "guidance_scale": "guidance", "choice_temperature": "temperature",
+                   "temperature": "temperature"}
 VERDICTS = ("reproduced", "not reproduced", "no published number", "no tolerance declared")
 
 
@@ -30,12 +33,17 @@ def benchmark_key(record: Mapping[str, Any]) -> str:
     return " | ".join(p for p in (reference["dataset"], reference["feature_net"], regime) if p)
 
 
-def network_evaluations(sampler: Mapping[str, Any]) -> int | None:
+def network_evaluations(sampler: Mapping[str, Any], sampler_name: str | None = None) -> int | None:
     """Transformer forward passes per image: one per step, two with classifier-free guidance
-    (cond and uncond share one batched call, but each costs a forward)."""
+    (cond and uncond share one batched call, but each costs a forward). Each sampler says
+    when its guidance needs the second one (`forwards_per_step`)."""
     steps = sampler.get("steps")
     if steps is None:
         return None
+    from bench.registry import SAMPLERS
+
+    if sampler_name in SAMPLERS.names():
+        return steps * SAMPLERS.get(sampler_name).forwards_per_step(sampler)
     return steps * (2 if sampler.get("guidance_scale") else 1)
 
 
@@ -80,8 +88,9 @@ def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = N
         published = matching_published(card, "fid", sampler)
         num_samples = record["config"]["run"]["num_samples"]
         row: dict[str, Any] = {"model": record["card"], "benchmark": benchmark_key(record)}
-        row.update({label: sampler.get(key) for key, label in SETTING_COLUMNS.items()})
-        row["nfe"] = network_evaluations(sampler)
+        row.update({label: None for label in SETTING_COLUMNS.values()})
+        row.update({label: sampler[key] for key, label in SETTING_COLUMNS.items() if key in sampler})
+        row["nfe"] = network_evaluations(sampler, record["config"].get("sampler_name"))
         row.update({key: _metric_value(record, key) for key in METRIC_COLUMNS})
         row["fid_std"] = _metric_std(record, "fid")
         row["seeds"] = len(record["metrics"].get("fid", {}).get("per_seed", [])) or 1
@@ -161,6 +170,13 @@ def write_reports(results: Path, out: Path, plots: bool = True) -> tuple[list[Pa
                 lines.append(f"| {name} | {bench} | {p.metric} | {p.value} | {p.num_samples or '-'} | {p.source} | not run |")
             if not card.published:
                 lines.append(f"| {name} | {bench} | - | - | - | - | not run (no published number) |")
+        lines.append("")
+    unreleased = load_all_cards()["unreleased"]
+    if unreleased:
+        lines += ["## Published without released weights", "", "| model | metric | published | reference | source |",
+                  "|---|---|---|---|---|"]
+        for name, card in sorted(unreleased.items()):
+            lines += [f"| {name} | {p.metric} | {p.value} | {p.reference or '-'} | {p.source} |" for p in card.published]
         lines.append("")
     if problems:
         lines += ["## Skipped records", ""] + [f"- {p}" for p in problems] + [""]

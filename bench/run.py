@@ -22,8 +22,8 @@ import reimpl
 from bench.checkpoints import ModelCard, get_card, get_tokenizer_card
 from bench.config import RunConfig, apply_overrides, config_hash, to_dict
 from bench.convert import local_weights
-from bench.errors import BadOverrideError
-from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds
+from bench.errors import BadCardError, BadOverrideError
+from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds, shard_prompts
 from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
 from bench.metrics.features import Features, FeatureNet, extract, reference_statistics
 from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
@@ -86,8 +86,10 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     if "sampler" in overrides:
         raise BadOverrideError("override sampler fields one by one", hint="e.g. sampler.steps=8 sampler.choice_temperature=4.5")
     config = apply_overrides(RunConfig(), {k: v for k, v in overrides.items() if not k.startswith("sampler.")})
-    _validate(config)
     card = get_card(config.model)
+    if "metrics" not in overrides and card.benchmark.metrics:
+        config = dataclasses.replace(config, metrics=tuple(card.benchmark.metrics))
+    _validate(config)
     MODELS.get(card.family)
     sampler_name, sampler_config = _resolve_sampler(card, sampler_overrides)
     feature_net_name = config.eval.feature_net or card.benchmark.feature_net
@@ -188,11 +190,12 @@ def execute(
     if force and samples_dir.exists() and processes.is_main_process:
         shutil.rmtree(samples_dir)
     processes.wait_for_everyone()
+    prompts_for = prompt_source(card, config.num_samples) if getattr(model, "conditioning", None) == "text" else None
     shards = generate_shards(
-        lambda labels, seeds: model.generate(labels.to(device), seeds, sampler),
+        lambda labels, seeds, *prompts: model.generate(labels.to(device), seeds, sampler, *prompts),
         samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
         progress and processes.is_main_process, on_shard_written, log,
-        rank=processes.process_index, world_size=processes.num_processes,
+        rank=processes.process_index, world_size=processes.num_processes, prompts_for=prompts_for,
     )
     owned = {k: extract(net, iter_shard_images([path], config.eval.batch_size), None, device, False,
                         "sample features", extractor)
@@ -204,11 +207,15 @@ def execute(
         return read_record(record_path)
     labels, sampling_seconds = shard_labels_and_seconds(shards)
     generated = Features(np.concatenate([per_shard[k].features for k in range(len(shards))]),
-                         np.concatenate([per_shard[k].logits for k in range(len(shards))]))
+                         np.concatenate([per_shard[k].logits for k in range(len(shards))]),
+                         {key: np.concatenate([per_shard[k].extra[key] for k in range(len(shards))])
+                          for key in per_shard[0].extra})
+    prompts = shard_prompts(shards)
     inputs = MetricInputs(
         features=generated.features, logits=generated.logits,
-        labels=labels if model.num_classes else None,
+        labels=labels if model.num_classes or (prompts is not None and (labels >= 0).all()) else None,
         reference_mu=reference.mu, reference_sigma=reference.sigma, reference_features=reference.features,
+        prompts=prompts, colour_logits=generated.extra.get("colour_logits"), sample_shards=shards,
     )
     metrics: dict[str, dict] = {}
     for name in config.metrics:
@@ -286,6 +293,25 @@ def _gather_shard_features(processes: Any, owned: dict[int, Features]) -> dict[i
     for part in gather_object([owned]):
         merged.update(part)
     return merged
+
+
+def prompt_source(card: ModelCard, num_samples: int) -> Callable[[range], tuple[torch.Tensor, list[str]]]:
+    """Sample i of a text model is prompted with caption i of the card's prompt split (its
+    class, where the dataset has one, is stored as the sample's label)."""
+    split = card.benchmark.prompt_split
+    if not split:
+        raise BadCardError(f"card {card.name!r} is text-conditioned but names no benchmark.prompt_split",
+                           hint="add prompt_split (e.g. test) to the card's benchmark in checkpoints.yaml")
+    dataset = DATASETS.get(card.benchmark.dataset)(split, num_samples, card.benchmark.resolution)
+    if not hasattr(dataset, "caption"):
+        raise BadCardError(f"dataset {card.benchmark.dataset!r} has no captions to prompt {card.name!r} with",
+                           hint="prompt text models from a captioned dataset (toy-shapes)")
+    label = getattr(dataset, "label", lambda index: -1)
+
+    def prompts_for(indices: range) -> tuple[torch.Tensor, list[str]]:
+        return torch.tensor([label(i) for i in indices], dtype=torch.long), [dataset.caption(i) for i in indices]
+
+    return prompts_for
 
 
 def resolve_assets(card: ModelCard) -> ModelAssets:

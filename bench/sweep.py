@@ -29,6 +29,7 @@ PRESETS: dict[str, dict[str, list[Any]]] = {
     "maskgit-standard": {"steps": [4, 8, 12, 16], "guidance": [0.0, 1.0, 3.0]},
     "maskgit-temperature": {"steps": [8], "temperature": [1.0, 2.0, 4.5, 8.0]},
     "toy-ci": {"steps": [8], "guidance": [0.0, 2.0]},
+    "muse-guidance": {"guidance": [0.0, 1.0, 3.0, 5.0]},
 }
 
 
@@ -127,7 +128,7 @@ def format_sweep(done: list[tuple[SweepPoint, dict]]) -> str:
     if not done:
         return "(empty sweep)"
     axes = list(done[0][0].settings)
-    metrics = ("fid", "is_mean", "precision", "recall", "accuracy")
+    metrics = ("fid", "is_mean", "precision", "recall", "accuracy", "caption_accuracy", "colour_accuracy", "clip_score")
     header = axes + [m for m in metrics if m in done[0][1]["metrics"]] + ["images/s", "record"]
     rows = [header]
     for point, record in done:

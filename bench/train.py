@@ -118,20 +118,15 @@ def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress
 
 
 def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
-    from bench.checkpoints import get_tokenizer_card
     from reimpl.models.maskgit import network_config
     from reimpl.networks.maskgit import MaskGitNetwork
-    from reimpl.recipes.loop import load_checkpoint, save_checkpoint
+    from reimpl.recipes.loop import save_checkpoint
     from reimpl.recipes.maskgit import MaskGitTrainConfig, train_maskgit
-    from reimpl.tokenizers import TOKENIZERS
 
     settings = dict(settings)
     train_images = int(settings.pop("train_images", 20_000))
     config = _nested(MaskGitTrainConfig, settings)
-    tokenizer_card = get_tokenizer_card(card.tokenizer["checkpoint"])
-    tokenizer = TOKENIZERS.get(tokenizer_card.family)(tokenizer_card.architecture)
-    weights = next(f for f in tokenizer_card.files if f.role == "weights")
-    load_checkpoint(resolve_file(tokenizer_card.name, weights), tokenizer)
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
     pool = toy_image_pool(card, train_images)
     labels = torch.tensor([i % card.num_classes for i in range(train_images)])  # toy image i has class i mod K
     ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])  # (N, L)
@@ -141,12 +136,59 @@ def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progre
     logged = train_maskgit(network, batches, config, progress)
     save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
-            "tokenizer_sha256": weights.sha256}
+            "tokenizer_sha256": tokenizer_sha256}
+
+
+def train_muse_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    """The text encoder and every stage of a toy MUSE cascade, trained together on the toy
+    captions: the base stage on tokens of the images area-downsampled to its resolution, the
+    super-res stage on full-resolution tokens given the base-resolution tokens."""
+    from bench.registry import DATASETS
+    from reimpl.models.muse import MuseCascade, downsample_images
+    from reimpl.recipes.loop import save_checkpoint
+    from reimpl.recipes.muse import MuseTrainConfig, train_muse
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(MuseTrainConfig, settings)
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
+    pool = toy_image_pool(card, train_images)
+    dataset = DATASETS.get(card.benchmark.dataset)("train", train_images, card.benchmark.resolution)
+    captions = [dataset.caption(i) for i in range(train_images)]
+    torch.manual_seed(config.optim.seed)
+    cascade = MuseCascade(card.architecture)
+
+    def encode(images: torch.Tensor) -> torch.Tensor:  # uint8 (N, 3, H, W) -> (N, L) ids
+        return torch.cat([tokenizer.encode(images[i : i + 500]).flatten(1) for i in range(0, len(images), 500)])
+
+    base_ids = encode(downsample_images(pool, cascade.base.resolution))
+    full_ids = encode(pool) if cascade.superres is not None else base_ids
+    order = random_batches(torch.arange(train_images), config.optim.batch_size, config.optim.seed)
+    batches = ({"texts": [captions[i] for i in picks.tolist()], "base": base_ids[picks], "superres": full_ids[picks],
+                "lowres": base_ids[picks]} for picks in order)
+    logged = train_muse(cascade, batches, config, progress)
+    save_checkpoint(out, cascade, config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
+            "tokenizer_sha256": tokenizer_sha256}
+
+
+def _card_tokenizer(card: Any) -> tuple[torch.nn.Module, str | None]:
+    """The trained tokenizer a card's stage-2 recipe encodes its images with, and its sha256."""
+    from bench.checkpoints import get_tokenizer_card
+    from reimpl.recipes.loop import load_checkpoint
+    from reimpl.tokenizers import TOKENIZERS
+
+    tokenizer_card = get_tokenizer_card(card.tokenizer["checkpoint"])
+    tokenizer = TOKENIZERS.get(tokenizer_card.family)(tokenizer_card.architecture)
+    weights = next(f for f in tokenizer_card.files if f.role == "weights")
+    load_checkpoint(resolve_file(tokenizer_card.name, weights), tokenizer)
+    return tokenizer, weights.sha256
 
 
 CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = {
     "vqgan": train_vqgan_card,
     "maskgit": train_maskgit_card,
+    "muse": train_muse_card,
 }
 
 

@@ -28,6 +28,13 @@ def build_webdataset(split: str, num_images: int, resolution: int, seed: int = 0
     return WebDatasetShards(path, resolution)
 
 
+@DATASETS.register("coco-captions")
+def build_coco_captions(split: str, num_images: int, resolution: int, seed: int = 0, path: str | None = None):
+    from bench.data.coco import CocoCaptions
+
+    return CocoCaptions(split, num_images, resolution)
+
+
 IMAGENET_ENV = "MGM_IMAGENET_DIR"
 
 

@@ -153,6 +153,9 @@ class ToyShapes(Dataset):
     def caption(self, index: int) -> str:
         return self.spec(index).caption
 
+    def label(self, index: int) -> int:
+        return self.spec(index).label
+
     def image(self, index: int) -> np.ndarray:
         """uint8 (H, W, 3)."""
         return render(self.spec(index), self.resolution, self.seed, self.split, index)

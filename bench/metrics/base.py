@@ -14,11 +14,13 @@ FID_CI_LOW, FID_CI_HIGH = "fid_ci95_low", "fid_ci95_high"  # bootstrap interval,
 IS_MEAN, IS_STD = "is_mean", "is_std"
 PRECISION, RECALL = "precision", "recall"
 ACCURACY = "accuracy"
+CAPTION_ACCURACY, COLOUR_ACCURACY = "caption_accuracy", "colour_accuracy"
+CLIP_SCORE = "clip_score"
 PSNR, SSIM, RFID, LPIPS = "psnr", "ssim", "rfid", "lpips"
 
 HIGHER_IS_BETTER = {
     FID: False, FID_CI_LOW: False, FID_CI_HIGH: False, IS_MEAN: True, IS_STD: False, PRECISION: True, RECALL: True,
-    ACCURACY: True, PSNR: True, SSIM: True, RFID: False, LPIPS: False,
+    ACCURACY: True, CAPTION_ACCURACY: True, COLOUR_ACCURACY: True, CLIP_SCORE: True, PSNR: True, SSIM: True, RFID: False, LPIPS: False,
 }
 
 
@@ -33,6 +35,9 @@ class MetricInputs:
     reference_features: float32 (M, D) real-image features (for precision/recall)
     originals, reconstructions: uint8 (N, 3, H, W) pairs for reconstruction metrics
     original_features: float32 (N, D) features of `originals` (rFID)
+    prompts: str (N,) the prompts of text-conditioned samples (None: class-conditional)
+    colour_logits: float32 (N, 8) toy feature net's foreground-colour logits
+    sample_shards: the shard files holding the generated images (metrics that need pixels)
     """
 
     features: np.ndarray | None = None
@@ -44,12 +49,15 @@ class MetricInputs:
     originals: np.ndarray | None = None
     reconstructions: np.ndarray | None = None
     original_features: np.ndarray | None = None
+    prompts: np.ndarray | None = None
+    colour_logits: np.ndarray | None = None
+    sample_shards: list | None = None
 
 
 class Metric(abc.ABC):
     """One metric family. `needs` tells the harness which inputs to compute:
     'features' (generated + reference features), 'logits' (generated logits + labels) or
-    'pairs' (originals and their reconstructions)."""
+    'pairs' (originals and their reconstructions) or 'images' (the sample shards themselves)."""
 
     needs: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]

@@ -31,6 +31,7 @@ class FeatureNet:
     torch_fidelity_name: ClassVar[str]
     feature_key: ClassVar[str]  # FID / precision-recall features
     logits_key: ClassVar[str]  # IS / accuracy logits
+    extra_keys: ClassVar[tuple[str, ...]] = ()  # further outputs some metrics read (toy colour logits)
 
     def extractor_kwargs(self) -> dict:
         """Extra torch-fidelity kwargs (e.g. a local weights path); may raise MissingWeightsError."""
@@ -43,7 +44,7 @@ class FeatureNet:
     def build(self, device: str = "cpu"):
         from torch_fidelity.utils import create_feature_extractor
 
-        outputs = [self.feature_key, self.logits_key]
+        outputs = [self.feature_key, self.logits_key, *self.extra_keys]
         extractor = create_feature_extractor(
             self.torch_fidelity_name, outputs, cuda=False, verbose=False, **self.extractor_kwargs()
         )
@@ -52,10 +53,11 @@ class FeatureNet:
 
 @dataclasses.dataclass
 class Features:
-    """float32 features (N, D) and logits (N, K) of N images."""
+    """float32 features (N, D) and logits (N, K) of N images, and any extra outputs."""
 
     features: np.ndarray
     logits: np.ndarray
+    extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def check_images(images: torch.Tensor, where: str) -> None:
@@ -80,15 +82,18 @@ def extract(
 ) -> Features:
     """Run uint8 image batches through the feature net; fail on non-finite outputs."""
     extractor = extractor or net.build(device)
-    features, logits = [], []
+    features, logits, extra = [], [], {key: [] for key in net.extra_keys}
     with tqdm(total=total, desc=description, unit="img", disable=not progress, leave=False) as bar:
         for images in batches:
             check_images(images, description)
             out = extractor.convert_features_tuple_to_dict(extractor(images.to(device)))
             features.append(out[net.feature_key].float().cpu().numpy())
             logits.append(out[net.logits_key].float().cpu().numpy())
+            for key in net.extra_keys:
+                extra[key].append(out[key].float().cpu().numpy())
             bar.update(len(images))
-    result = Features(np.concatenate(features), np.concatenate(logits))
+    result = Features(np.concatenate(features), np.concatenate(logits),
+                      {key: np.concatenate(parts) for key, parts in extra.items()})
     for name, array in (("features", result.features), ("logits", result.logits)):
         if not np.isfinite(array).all():
             bad = int((~np.isfinite(array)).any(axis=1).sum())
@@ -162,6 +167,7 @@ class ToyFeatureNet(FeatureNet):
     torch_fidelity_name = "toy-featnet"
     feature_key = "features"
     logits_key = "logits"
+    extra_keys = ("colour_logits",)
 
     def weights_identity(self) -> str:
         from bench.checkpoints import get_feature_net_card

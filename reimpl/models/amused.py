@@ -60,6 +60,7 @@ class AmusedModel(GenerativeModel):
     def to(self, device):
         for module in (self.transformer, self.text_encoder, self.vq):
             module.to(device)
+        self._empty = None
         return self
 
     @torch.no_grad()
@@ -77,7 +78,10 @@ class AmusedModel(GenerativeModel):
         return {"states": states, "pooled": pooled, "micro": micro}
 
     def empty_prompt_like(self, conditions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        empty = self.encode_prompts([""])
+        """The pipeline's default negative prompt, "", encoded once and broadcast to the batch."""
+        if getattr(self, "_empty", None) is None:
+            self._empty = self.encode_prompts([""])
+        empty = self._empty
         batch = len(conditions["states"])
         return {key: value.expand(batch, *value.shape[1:]) for key, value in empty.items()}
 
@@ -101,9 +105,10 @@ class AmusedModel(GenerativeModel):
 
 
 def build_uvit(preset_or_fields: Mapping[str, Any]):
+    """A card's architecture: a `preset` and/or UVit2DModel fields (`text_encoder` is not one)."""
     from diffusers import UVit2DModel  # optional dependency: pip install -e ".[hf]"
 
-    fields = dict(preset_or_fields)
+    fields = {k: v for k, v in preset_or_fields.items() if k != "text_encoder"}
     preset = fields.pop("preset", None)
     return UVit2DModel(**{**(UVIT_CONFIGS[preset] if preset else {}), **fields})
 
@@ -115,7 +120,7 @@ def build_amused(card: Any, assets: ModelAssets) -> AmusedModel:
 
     transformer = build_uvit(card.architecture)
     transformer.load_state_dict(load_file(assets.files["transformer"]))
-    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_L_TEXT))
+    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**{**CLIP_L_TEXT, **card.architecture.get("text_encoder", {})}))
     text_encoder.load_state_dict(load_file(assets.files["text_encoder"]), strict=False)  # position_ids buffers differ by version
     text_tokenizer = CLIPTokenizer(str(assets.files["tokenizer_vocab"]), str(assets.files["tokenizer_merges"]))
     vq = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)

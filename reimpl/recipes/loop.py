@@ -97,7 +97,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, extra
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"config": json.dumps(dataclasses.asdict(config)), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
     temporary = path.with_name(f".{path.name}.tmp")
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}  # clone: tied weights share storage
     save_file(state, str(temporary), metadata=metadata)
     os.replace(temporary, path)
 

@@ -43,6 +43,10 @@ class AmusedSampler:
     Config = AmusedSamplerConfig
     sweep_axes = {"steps": "steps", "temperature": "temperature", "guidance": "guidance_scale"}
 
+    @staticmethod
+    def forwards_per_step(config: dict) -> int:
+        return 2 if config.get("guidance_scale", 10.0) > 1 else 1  # the pipeline guides only above 1
+
     def __init__(self, config: AmusedSamplerConfig):
         if config.steps < 1:
             raise ValueError(f"steps={config.steps}: need at least 1")

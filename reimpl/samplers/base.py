@@ -21,6 +21,8 @@ class TokenProblem:
     null_label: int | None  # the label of the unconditional class token (None: no CFG possible)
     # Text models: maps a batch of conditions to the unconditional (empty-prompt) batch.
     null_condition: Callable[[Any], Any] | None = None
+    # Token-Critic models: called like the network, returns (B, L, 1) scores, high = likely wrong.
+    critic: Callable[..., Any] | None = None
 
 
 def concat_conditions(first: Any, second: Any) -> Any:

@@ -43,6 +43,10 @@ class MaskGitSampler:
     # Short names a benchmark sweep may use for this sampler's knobs (`sweep.steps=[4,8]`).
     sweep_axes = {"steps": "steps", "temperature": "choice_temperature", "guidance": "guidance_scale"}
 
+    @staticmethod
+    def forwards_per_step(config: dict) -> int:
+        return 2 if config.get("guidance_scale") else 1
+
     def __init__(self, config: MaskGitSamplerConfig):
         if config.steps < 1:
             raise ValueError(f"steps={config.steps}: need at least 1")

@@ -45,11 +45,14 @@ def test_model_cards_build_and_generate_per_sample(card_name):
         sampler = sampler_cls(sampler_cls.Config(**{**settings, "steps": 4}))
     labels = torch.tensor([0, 1, 2, 3]) % (model.num_classes or 1)
     seeds = [11, 22, 33, 44]
-    images = model.generate(labels, seeds, sampler)
+    prompts = ([["a large red circle on a black background", "a small blue star on a grey background",
+                 "a large white ring on a navy background", "a small green plus on a brown background"]]
+               if getattr(model, "conditioning", None) == "text" else [])
+    images = model.generate(labels, seeds, sampler, *prompts)
     size = card.benchmark.resolution
     assert images.dtype == torch.uint8 and images.shape == (4, 3, size, size)
     # Image i depends only on (label i, seed i): same result alone or in another batch.
-    alone = model.generate(labels[2:3], seeds[2:3], sampler)
+    alone = model.generate(labels[2:3], seeds[2:3], sampler, *[p[2:3] for p in prompts])
     assert torch.equal(alone[0], images[2])
 
 
@@ -63,6 +66,9 @@ def _synthetic_inputs(rng):
         reference_mu=reference.mean(0).astype(np.float64), reference_sigma=np.cov(reference, rowvar=False),
         reference_features=reference, originals=images, reconstructions=noisy,
         original_features=features + 0.1,
+        prompts=np.array([f"a small {colour} {shape} on a black background"
+                          for colour, shape in zip(rng.choice(["red", "blue", "white"], 40), rng.choice(["circle", "star"], 40))]),
+        colour_logits=rng.normal(size=(40, 8)).astype(np.float32), sample_shards=[],
     )
 
 
@@ -70,11 +76,11 @@ def _synthetic_inputs(rng):
 def test_metrics_declare_needs_and_return_their_keys(name):
     metric_cls = METRICS.get(name)
     assert issubclass(metric_cls, Metric)
-    assert metric_cls.needs in ("features", "logits", "pairs")
+    assert metric_cls.needs in ("features", "logits", "pairs", "images")
     assert set(metric_cls.keys) <= set(HIGHER_IS_BETTER)
     try:
         values = metric_cls(EvalConfig(is_splits=4)).compute(_synthetic_inputs(np.random.default_rng(0)))
-    except MissingWeightsError as error:  # e.g. LPIPS offline: must say where to get the weights
+    except MissingWeightsError as error:  # e.g. LPIPS or CLIP offline: must say where to get the weights
         assert "https://" in str(error)
         return
     assert set(values) == set(metric_cls.keys)

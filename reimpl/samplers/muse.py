@@ -1,0 +1,113 @@
+"""MUSE decoding as muse-maskgit-pytorch 0.3.5 runs it (`MaskGit.generate`).
+
+For step i of T, with t_i = linspace(0, 1, T)[i] and steps_until_x0 = T - 1 - i:
+1. re-mask the max(int(cos(pi/2 t_i) L), 1) positions with the highest scores (all of
+   them at i = 0), so the last step re-predicts one token;
+2. logits = null + (cond - null) * s (`forward_with_cond_scale`, s = guidance_scale; s = 1
+   is the conditional model alone, s = 0 the unconditional one). A negative prompt takes the
+   place of the null prompt. Cond and null share one batched forward here;
+3. keep the top ceil((1 - thres) V) logits (`top_k(thres=0.9)` keeps 10 %), sample by
+   Gumbel-max at temperature `temperature * steps_until_x0 / T` (argmax on the last step);
+4. scores: 1 - p(sampled) under the unfiltered, untempered softmax, with already-known
+   positions pinned to -1e5 unless `can_remask_prev_masked`; or, with a Token-Critic, the
+   critic's score of every position plus (U - 0.5) * critic_noise_scale * steps_until_x0 / T,
+   so the critic may re-mask any token (Lezama et al. 2022).
+Self-conditioning feeds the previous step's conditional embedding back in.
+
+Differences from the reference, on purpose: random numbers come from per-sample generators
+(image i depends on its seed alone); Gumbel noise is drawn only over the kept top-k logits,
+the same distribution as noising all V of them after the -inf fill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from reimpl.samplers import SAMPLERS
+from reimpl.samplers.base import TokenProblem, concat_conditions, condition_device, per_sample_gumbel, per_sample_uniform, unconditional
+
+
+@dataclasses.dataclass(frozen=True)
+class MuseSamplerConfig:
+    steps: int = 18
+    temperature: float = 1.0
+    topk_filter_thres: float = 0.9
+    guidance_scale: float = 3.0  # lucidrains' cond_scale
+    can_remask_prev_masked: bool = False
+    use_token_critic: bool = True  # when the model has a critic
+    critic_noise_scale: float = 1.0
+
+
+@SAMPLERS.register("muse")
+class MuseSampler:
+    Config = MuseSamplerConfig
+    sweep_axes = {"steps": "steps", "temperature": "temperature", "guidance": "guidance_scale"}
+
+    @staticmethod
+    def forwards_per_step(config: dict) -> int:
+        return 1 if config.get("guidance_scale", 3.0) == 1 else 2  # s = 1 is the conditional model alone
+
+    def __init__(self, config: MuseSamplerConfig):
+        if config.steps < 1:
+            raise ValueError(f"steps={config.steps}: need at least 1")
+        if not 0 <= config.topk_filter_thres < 1:
+            raise ValueError("topk_filter_thres must be in [0, 1)")
+        if config.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        self.config = config
+
+    def _guided(self, network, tokens, conditions, problem, self_cond):
+        """(logits (B, L, V), conditional embedding (B, L, D)) with cond and null in one forward."""
+        scale = self.config.guidance_scale
+        negative = conditions.get("negative") if isinstance(conditions, dict) else None
+        positive = {k: v for k, v in conditions.items() if k != "negative"} if negative is not None else conditions
+        if scale == 1:
+            return network(tokens, positive, self_cond=self_cond, return_embed=True)
+        null = negative if negative is not None else unconditional(positive, problem)
+        doubled = None if self_cond is None else torch.cat([self_cond, self_cond])
+        logits, embed = network(torch.cat([tokens, tokens]), concat_conditions(positive, null),
+                                self_cond=doubled, return_embed=True)
+        cond, uncond = logits.chunk(2)
+        return uncond + (cond - uncond) * scale, embed.chunk(2)[0]
+
+    @torch.no_grad()
+    def sample(self, network, conditions, problem: TokenProblem, generators: list[torch.Generator],
+               record_steps: list | None = None) -> torch.Tensor:
+        """network(tokens, conditions, self_cond=None, return_embed=False) -> logits [, embed]."""
+        config = self.config
+        batch, length, device = len(generators), problem.num_tokens, condition_device(conditions)
+        tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
+        scores = torch.zeros(batch, length, device=device)
+        self_conditioning = getattr(network, "self_conditioning", False)
+        use_critic = config.use_token_critic and problem.critic is not None
+        self_cond = None
+        for step, progress in enumerate(torch.linspace(0, 1, config.steps).tolist()):
+            steps_until_x0 = config.steps - 1 - step
+            num_masked = max(int(math.cos(progress * math.pi / 2) * length), 1)
+            remask = scores.topk(num_masked, dim=-1).indices  # (B, n)
+            tokens = tokens.scatter(1, remask, problem.mask_token_id)
+            logits, embed = self._guided(network, tokens, conditions, problem, self_cond)
+            logits = logits.float()
+            self_cond = embed if self_conditioning else None
+            keep = math.ceil((1 - config.topk_filter_thres) * logits.shape[-1])
+            top_values, top_ids = logits.topk(keep, dim=-1)  # (B, L, k)
+            temperature = max(config.temperature * steps_until_x0 / config.steps, 1e-10)
+            noise = per_sample_gumbel(generators, (length, keep), device)
+            picked = top_ids.gather(-1, (top_values / temperature + noise).argmax(-1, keepdim=True))[..., 0]
+            is_masked = tokens == problem.mask_token_id
+            tokens = torch.where(is_masked, picked, tokens)
+            if use_critic:
+                scores = self._guided(problem.critic, tokens, conditions, problem, None)[0][..., 0].float()  # (B, L)
+                jitter = per_sample_uniform(generators, (length,), device) - 0.5
+                scores = scores + jitter * config.critic_noise_scale * (steps_until_x0 / config.steps)
+            else:
+                chosen = logits.softmax(-1).gather(-1, picked[..., None])[..., 0]
+                scores = 1 - chosen
+                if not config.can_remask_prev_masked:
+                    scores = scores.masked_fill(~is_masked, -1e5)
+            if record_steps is not None:
+                record_steps.append(tokens.clone())
+        return tokens

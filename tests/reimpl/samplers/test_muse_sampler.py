@@ -1,0 +1,111 @@
+"""The `muse` sampler: lucidrains' re-masking counts, cond_scale semantics, Token-Critic
+re-masking, self-conditioning and per-sample reproducibility, on fake networks."""
+
+import math
+
+import pytest
+import torch
+
+from reimpl.samplers.base import TokenProblem
+from reimpl.samplers.muse import MuseSampler, MuseSamplerConfig
+
+L, V, MASK = 16, 10, 10
+
+
+def _drop(conditions):
+    return {**conditions, "valid": torch.zeros_like(conditions["valid"])}
+
+
+PROBLEM = TokenProblem(L, MASK, None, null_condition=_drop)
+
+
+class FakeNetwork:
+    """Logits favour token (position % V) when the prompt is visible, token 0 when dropped."""
+
+    self_conditioning = False
+
+    def __init__(self, strength=4.0):
+        self.calls, self.strength = [], strength
+
+    def __call__(self, tokens, conditions, self_cond=None, return_embed=False):
+        self.calls.append((tokens.clone(), conditions["valid"].any(-1).clone(), self_cond))
+        batch = len(tokens)
+        logits = torch.zeros(batch, L, V)
+        favourite = torch.arange(L) % V
+        text = conditions["valid"].any(-1)  # (B,)
+        logits[text] = self.strength * torch.nn.functional.one_hot(favourite, V).float()
+        logits[~text, :, 0] = self.strength
+        embed = torch.randn(batch, L, 3, generator=torch.Generator().manual_seed(len(self.calls)))
+        return (logits, embed) if return_embed else logits
+
+
+def _conditions(batch):
+    return {"states": torch.zeros(batch, 2, 4), "valid": torch.ones(batch, 2, dtype=torch.bool)}
+
+
+def _generators(batch, offset=0):
+    return [torch.Generator().manual_seed(offset + i) for i in range(batch)]
+
+
+def test_remask_counts_follow_lucidrains_schedule():
+    network = FakeNetwork()
+    steps = 6
+    MuseSampler(MuseSamplerConfig(steps=steps, guidance_scale=1.0)).sample(network, _conditions(2), PROBLEM, _generators(2))
+    masked_inputs = [int((tokens[0] == MASK).sum()) for tokens, _, _ in network.calls]
+    expected = [max(int(math.cos(t * math.pi / 2) * L), 1) for t in torch.linspace(0, 1, steps).tolist()]
+    assert masked_inputs == expected  # 16, 15, 13, 9, 4 (approximately), then one re-predicted token
+    assert expected[0] == L and expected[-1] == 1
+
+
+def test_guidance_scale_semantics():
+    for scale, expect_rows in ((1.0, 1), (0.0, 2), (3.0, 2)):
+        network = FakeNetwork()
+        tokens = MuseSampler(MuseSamplerConfig(steps=4, guidance_scale=scale, temperature=0.0)).sample(
+            network, _conditions(1), PROBLEM, _generators(1))
+        assert len(network.calls[0][0]) == expect_rows  # s = 1 skips the null forward; else one batched forward
+        if scale == 0.0:  # purely unconditional: the null prompt's favourite everywhere
+            assert (tokens == 0).all()
+        else:
+            assert torch.equal(tokens[0], torch.arange(L) % V)
+
+
+def test_negative_prompt_replaces_the_null_prompt():
+    network = FakeNetwork()
+    conditions = {**_conditions(1), "negative": {"states": torch.ones(1, 2, 4), "valid": torch.ones(1, 2, dtype=torch.bool)}}
+    MuseSampler(MuseSamplerConfig(steps=3, guidance_scale=3.0)).sample(network, conditions, PROBLEM, _generators(1))
+    _, text_visible, _ = network.calls[0]
+    assert text_visible.all()  # both rows carry text: the prompt and the negative prompt
+
+
+def test_token_critic_may_remask_known_tokens():
+    """With a critic that always blames position 0, position 0 is re-masked at every step."""
+    class Critic:
+        def __call__(self, tokens, conditions, self_cond=None, return_embed=False):
+            scores = torch.zeros(len(tokens), L, 1)
+            scores[:, 0] = 100.0
+            return scores, None
+
+    network = FakeNetwork()
+    problem = TokenProblem(L, MASK, None, null_condition=_drop, critic=Critic())
+    MuseSampler(MuseSamplerConfig(steps=5, guidance_scale=1.0)).sample(network, _conditions(1), problem, _generators(1))
+    assert all(tokens[0, 0] == MASK for tokens, _, _ in network.calls)
+    network_no_critic = FakeNetwork()
+    MuseSampler(MuseSamplerConfig(steps=5, guidance_scale=1.0, use_token_critic=False)).sample(
+        network_no_critic, _conditions(1), problem, _generators(1))
+    assert not all(tokens[0, 0] == MASK for tokens, _, _ in network_no_critic.calls)
+
+
+def test_self_conditioning_feeds_back_the_previous_embedding():
+    network = FakeNetwork()
+    network.self_conditioning = True
+    MuseSampler(MuseSamplerConfig(steps=3, guidance_scale=1.0)).sample(network, _conditions(1), PROBLEM, _generators(1))
+    assert network.calls[0][2] is None and network.calls[1][2] is not None and network.calls[1][2].shape == (1, L, 3)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_images_do_not_depend_on_the_batch(scale):
+    sampler = MuseSampler(MuseSamplerConfig(steps=5, guidance_scale=scale, temperature=3.0, topk_filter_thres=0.0))
+    together = sampler.sample(FakeNetwork(0.5), _conditions(3), PROBLEM, _generators(3))
+    alone = sampler.sample(FakeNetwork(0.5), _conditions(1), PROBLEM, [torch.Generator().manual_seed(2)])
+    assert torch.equal(together[2], alone[0])
+    assert not torch.equal(together[0], together[1])  # weak logits at temperature 3 leave room for chance
