@@ -37,11 +37,12 @@ def test_every_card_names_registered_code_and_every_family_has_a_card():
 def test_committed_artefacts_match_their_sha256():
     sections = load_all_cards()
     for card in [c for section in sections.values() for c in section.values()]:
-        for spec in card.files:
+        for spec in getattr(card, "files", ()):  # unreleased cards have none
             if spec.path:
                 path = REPO / spec.path
                 assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256
-                assert path.stat().st_size == spec.bytes < 5 * 2**20
+                # small: the largest, toy-muse (text encoder, two stages, two critics), is 9.6 MiB
+                assert path.stat().st_size == spec.bytes < 12 * 2**20
                 assert card.remake
 
 
