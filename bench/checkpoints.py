@@ -278,9 +278,16 @@ def missing_message(card_name: str, spec: FileSpec, looked_in: list[Path]) -> st
     return f"{card_name}: {spec.role} file {spec.name} is not on this machine (looked in: {', '.join(map(str, looked_in))})"
 
 
+def needs_browser(url: str | None) -> bool:
+    """Google Drive share links answer plain HTTP with an HTML viewer page, not the file."""
+    return bool(url) and "drive.google.com" in url
+
+
 def missing_hint(card_name: str, spec: FileSpec) -> str:
     steps = []
-    if spec.url:
+    if needs_browser(spec.url):
+        steps.append(f"download {spec.url} in a browser (or with `gdown`)")
+    elif spec.url:
         steps.append(f"download {spec.url} with `python -m bench download {card_name}` (needs internet)")
     if spec.env:
         steps.append(f"or set {spec.env}=/path/to/{spec.name}")
@@ -296,6 +303,9 @@ def download(card_name: str, spec: FileSpec, progress: bool = True) -> Path:
 
     if not spec.url:
         raise MissingWeightsError(f"{card_name}: {spec.role} has no download URL", hint=missing_hint(card_name, spec))
+    if needs_browser(spec.url):
+        raise MissingWeightsError(f"{card_name}: {spec.url} is a Google Drive share link, which plain HTTP cannot fetch",
+                                  hint=missing_hint(card_name, spec))
     target = cache_dir() / spec.name
     if target.is_file():
         verify_sha256(target, spec.sha256, f"{card_name} ({spec.role})")

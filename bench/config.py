@@ -44,8 +44,25 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """`task=linear-probe` settings (bench/probe.py; LTH14/mage main_linprobe.py defaults)."""
+
+    train_images: int = field(5_000, "labelled images the probe trains on (dataset train split)")
+    test_images: int = field(2_000, "held-out images it is scored on (dataset test split)")
+    epochs: int = field(90, "passes over the training features (main_linprobe.py: 90)")
+    warmup_epochs: int = field(10, "linear warm-up epochs (main_linprobe.py: 10)")
+    batch_size: int = field(256, "features per step")
+    base_learning_rate: float = field(0.1, "blr; lr = blr x batch_size / 256 (main_linprobe.py: 0.1 for ViT-B)")
+    feature_batch_size: int = field(250, "images per encoder forward")
+    random_init_seed: int = field(0, "seed of the randomly initialised encoder the probe is compared with")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     model: str = field("toy-maskgit", "card name in checkpoints.yaml (see `python -m bench list`)")
+    task: Literal["generate", "linear-probe"] = field(
+        "generate", "generate: sample and score images; linear-probe: probe the model's encoder (MAGE)"
+    )
     num_samples: int = field(2_000, "images to generate and score")
     seed: int = field(0, "run seed; image i is drawn from a seed derived from (seed, i)")
     seeds: int = field(1, "independent runs at seed, seed+1, ...; metrics report mean and std (alias metrics.seeds)")
@@ -54,13 +71,14 @@ class RunConfig:
     shard_size: int = field(500, "images per sample shard on disk (the unit of resuming)")
     device: Literal["cpu", "cuda"] = field("cpu", "where to sample and extract features")
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig, metadata={"help": "evaluation settings"})
+    probe: ProbeConfig = dataclasses.field(default_factory=ProbeConfig, metadata={"help": "linear-probe settings"})
     sampler: Mapping[str, Any] = dataclasses.field(
         default_factory=dict, metadata={"help": "sampler overrides, checked against the sampler's own config"}
     )
 
 
 # Fields that change how fast or where results are written, never what they are.
-NON_SEMANTIC_KEYS = ("batch_size", "shard_size", "eval.batch_size")
+NON_SEMANTIC_KEYS = ("batch_size", "shard_size", "eval.batch_size", "probe.feature_batch_size")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from bench.metrics.base import HIGHER_IS_BETTER
 from bench.store import load_records
 
 METRIC_COLUMNS = ("fid", "is_mean", "precision", "recall", "accuracy", "caption_accuracy", "colour_accuracy",
-                  "clip_score")
+                  "clip_score", "linear_probe_top1", "linear_probe_top1_random_init")
 # Record sampler fields shown as setting columns (absent fields stay empty); the MUSE and
 # aMUSEd samplers call their temperature `temperature`.
 SETTING_COLUMNS = {"steps": "steps", "guidance_scale": "guidance", "choice_temperature": "temperature",
@@ -82,11 +82,13 @@ def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = N
     cards = cards or {}
     rows = []
     for record in records:
-        sampler = record["config"]["run"].get("sampler", {})
+        probe = record.get("task") == "linear-probe"  # scores an encoder: no sampler, no generated images
+        sampler = {} if probe else record["config"]["run"].get("sampler", {})
         card = cards.get(record["card"])
-        fid = _metric_value(record, "fid")
-        published = matching_published(card, "fid", sampler)
-        num_samples = record["config"]["run"]["num_samples"]
+        headline = "linear_probe_top1" if probe else "fid"
+        fid = _metric_value(record, headline)
+        published = matching_published(card, headline, sampler)
+        num_samples = record["config"]["run"]["probe"]["test_images"] if probe else record["config"]["run"]["num_samples"]
         row: dict[str, Any] = {"model": record["card"], "benchmark": benchmark_key(record)}
         row.update({label: None for label in SETTING_COLUMNS.values()})
         row.update({label: sampler[key] for key, label in SETTING_COLUMNS.items() if key in sampler})
@@ -99,7 +101,7 @@ def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = N
             "images_per_s": record["timing"]["images_per_s"],
             "published_fid": published.value if published else None,
             "delta_fid": fid - published.value if published and fid is not None else None,
-            "verdict": verdict(fid, published, card.tolerance.get("fid") if card else None),
+            "verdict": verdict(fid, published, card.tolerance.get(headline) if card else None),
             "published_n": published.num_samples if published else None,
             "record": f"records/{record['config_hash']}.json",
         })
@@ -165,7 +167,7 @@ def write_reports(results: Path, out: Path, plots: bool = True) -> tuple[list[Pa
                   "|---|---|---|---|---|---|---|"]
         for name in not_run:
             card = cards[name]
-            bench = " | ".join(p for p in (card.benchmark.dataset, card.benchmark.feature_net, card.benchmark.regime) if p)
+            bench = " / ".join(p for p in (card.benchmark.dataset, card.benchmark.feature_net, card.benchmark.regime) if p)
             for p in card.published or ():
                 lines.append(f"| {name} | {bench} | {p.metric} | {p.value} | {p.num_samples or '-'} | {p.source} | not run |")
             if not card.published:

@@ -152,6 +152,8 @@ def execute(
         return read_record(record_path)
     if run.config.seeds > 1:
         return _execute_seeds(run, results, force, progress, log)
+    if run.config.task == "linear-probe":
+        return _execute_probe(run, record_path, progress, log)
     started = time.perf_counter()
     config, card = run.config, run.card
     device = config.device
@@ -248,6 +250,46 @@ def execute(
     log(f"wrote {record_path}")
     processes.wait_for_everyone()
     return record
+
+
+def _execute_probe(run: ResolvedRun, record_path: Path, progress: bool, log: Callable[[str], None]) -> dict:
+    """`task=linear-probe`: a probe on the model's frozen encoder and one on a randomly
+    initialised twin, trained on the dataset's train split, scored on its test split."""
+    from bench.probe import run_linear_probe
+    from reimpl.models.base import RepresentationLearner
+
+    config, card = run.config, run.card
+    model = MODELS.get(card.family)(card, resolve_assets(card)).to(config.device)
+    if not isinstance(model, RepresentationLearner):
+        raise BadOverrideError(f"model {card.name!r} ({card.family}) has no encoder representation to probe",
+                               hint="task=linear-probe needs a family whose model is a RepresentationLearner "
+                                    "(reimpl/models/base.py), e.g. model=toy-mage")
+    dataset = DATASETS.get(card.benchmark.dataset)
+    train_set = dataset("train", config.probe.train_images, card.benchmark.resolution)
+    test_set = dataset("test", config.probe.test_images, card.benchmark.resolution)
+    metrics, timing = run_linear_probe(model, train_set, test_set, config.probe, progress)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "config_hash": run.config_hash,
+        "config": run.resolved,
+        "card": card.name,
+        "task": "linear-probe",
+        "code": git_state(),
+        "env": environment(config.device),
+        "reference": {"dataset": f"{_identity(train_set, card)} -> {_identity(test_set, card)}", "feature_net": "linear-probe",
+                      "num_images": len(test_set), "regime": card.benchmark.regime},
+        "metrics": {key: {"value": value, "num_samples": len(test_set), "metric": "linear-probe"}
+                    for key, value in metrics.items()},
+        "timing": {"images_per_s": None, "sampling_s": 0.0, **timing},
+        "created_at": now_iso(),
+    }
+    atomic_write_json(record_path, record)
+    log(f"wrote {record_path}")
+    return record
+
+
+def _identity(dataset: Any, card: ModelCard) -> str:
+    return getattr(dataset, "identity", lambda: card.benchmark.dataset)()
 
 
 def _execute_seeds(run: ResolvedRun, results: Path, force: bool, progress: bool, log: Callable[[str], None]) -> dict:

@@ -3,6 +3,7 @@
     python -m bench train feature-net [epochs=3 ...]
     python -m bench train model=toy-vqgan [optim.steps=3000 ...]
     python -m bench train model=toy-maskgit [...]
+    python -m bench train model=toy-mage [...]
 
 A card's `recipe` names the recipe and its settings; overrides change them for one run.
 Weights go to the card's committed path (or --out) with a JSON report beside them; the
@@ -172,6 +173,28 @@ def train_muse_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
             "tokenizer_sha256": tokenizer_sha256}
 
 
+def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    """MAGE pre-training on the frozen tokenizer's ids of the toy train split (no labels: the
+    recipe is self-supervised)."""
+    from reimpl.models.mage import network_config
+    from reimpl.networks.mage import MageNetwork
+    from reimpl.recipes.loop import save_checkpoint
+    from reimpl.recipes.mage import MageTrainConfig, train_mage
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(MageTrainConfig, settings)
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
+    pool = toy_image_pool(card, train_images)
+    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])  # (N, L)
+    torch.manual_seed(config.optim.seed)
+    network = MageNetwork(network_config(card.architecture))
+    logged = train_mage(network, random_batches(ids, config.optim.batch_size, config.optim.seed), config, progress)
+    save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
+            "tokenizer_sha256": tokenizer_sha256}
+
+
 def _card_tokenizer(card: Any) -> tuple[torch.nn.Module, str | None]:
     """The trained tokenizer a card's stage-2 recipe encodes its images with, and its sha256."""
     from bench.checkpoints import get_tokenizer_card
@@ -189,6 +212,7 @@ CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = 
     "vqgan": train_vqgan_card,
     "maskgit": train_maskgit_card,
     "muse": train_muse_card,
+    "mage": train_mage_card,
 }
 
 

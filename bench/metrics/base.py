@@ -17,10 +17,13 @@ ACCURACY = "accuracy"
 CAPTION_ACCURACY, COLOUR_ACCURACY = "caption_accuracy", "colour_accuracy"
 CLIP_SCORE = "clip_score"
 PSNR, SSIM, RFID, LPIPS = "psnr", "ssim", "rfid", "lpips"
+# task=linear-probe (bench/probe.py): held-out top-1 of the model's encoder and of a random-init twin
+PROBE_TOP1, PROBE_TOP1_RANDOM = "linear_probe_top1", "linear_probe_top1_random_init"
 
 HIGHER_IS_BETTER = {
     FID: False, FID_CI_LOW: False, FID_CI_HIGH: False, IS_MEAN: True, IS_STD: False, PRECISION: True, RECALL: True,
     ACCURACY: True, CAPTION_ACCURACY: True, COLOUR_ACCURACY: True, CLIP_SCORE: True, PSNR: True, SSIM: True, RFID: False, LPIPS: False,
+    PROBE_TOP1: True, PROBE_TOP1_RANDOM: True,
 }
 
 

@@ -66,3 +66,29 @@ def _register_taming() -> None:
 
 
 _register_taming()
+
+
+def _register_mage() -> None:
+    import torch
+
+    def load(path):
+        # Official files are plain dicts of tensors (plus epoch / args in fine-tuned ones).
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+    def mage_torch(path, architecture: dict) -> dict:
+        from reimpl.convert.mage_torch import convert_mage_checkpoint
+        from reimpl.models.mage import network_config
+
+        return convert_mage_checkpoint(load(path), network_config(architecture)).network
+
+    def mage_vqgan(path, architecture: dict) -> dict:
+        from reimpl.convert.mage_torch import convert_mage_vqgan
+        from reimpl.tokenizers.vqgan import build_vqgan
+
+        return convert_mage_vqgan(load(path), build_vqgan(architecture).config)
+
+    CONVERTERS.add("mage-torch", mage_torch)
+    CONVERTERS.add("mage-vqgan", mage_vqgan)
+
+
+_register_mage()

@@ -44,3 +44,17 @@ class GenerativeModel(abc.ABC):
 
     def to(self, device: torch.device | str) -> "GenerativeModel":
         return self
+
+
+class RepresentationLearner(abc.ABC):
+    """A model whose encoder is also judged as a representation (MAGE): the harness's
+    linear probe trains on `image_features` and compares against `randomly_initialised`."""
+
+    @abc.abstractmethod
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, H, W) -> frozen features (B, D)."""
+
+    @abc.abstractmethod
+    def randomly_initialised(self, seed: int) -> "RepresentationLearner":
+        """The same architecture and tokenizer with the network re-initialised from `seed`:
+        the probe's chance-level reference."""

@@ -86,3 +86,38 @@ def test_report_tables_plots_and_index(tmp_path):
         image = np.asarray(Image.open(out / "plots" / name))
         assert image.shape[0] > 300 and image.std() > 10  # drawn, not blank
     assert "leaderboard.md" in (out / "README.md").read_text()
+
+
+def probe_record(card="toy-mage", top1=0.6, chance=0.2):
+    return {
+        "schema_version": 1, "config_hash": f"probe-{card}", "card": card, "task": "linear-probe",
+        "config": {"run": {"seed": 0, "num_samples": 2000, "sampler": {"steps": 20}, "probe": {"test_images": 300}}},
+        "reference": {"dataset": "toy-shapes-v1/train -> toy-shapes-v1/test", "feature_net": "linear-probe", "regime": None},
+        "metrics": {"linear_probe_top1": {"value": top1, "num_samples": 300},
+                    "linear_probe_top1_random_init": {"value": chance, "num_samples": 300}},
+        "timing": {"images_per_s": None},
+    }
+
+
+def test_probe_records_get_their_own_table_and_published_accuracy():
+    frame = records_frame([probe_record(), probe_record("mage-vit-b", top1=0.745)],
+                          {name: get_card(name) for name in ("toy-mage", "mage-vit-b")})
+    toy, official = frame.iloc[0], frame.iloc[1]
+    assert toy["benchmark"].endswith("| linear-probe") and toy["steps"] is None  # no sampler settings
+    assert toy["linear_probe_top1"] == 0.6 and toy["linear_probe_top1_random_init"] == 0.2
+    assert toy["num_samples"] == 300
+    assert official["published_fid"] == 0.747 and official["verdict"] == "reproduced"  # within 0.005
+
+
+def test_cards_without_a_record_table_has_one_cell_per_column(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "reports"
+    write_records(results, [probe_record()])
+    write_reports(results, out, plots=False)
+    text = (out / "leaderboard.md").read_text()
+    assert "linear_probe_top1 ↑" in text and "linear-probe" in text
+    section = text.split("## Cards without a record")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert {line.count("|") for line in rows} == {8}  # 7 columns, even for cards with a regime
+    mage_rows = [line for line in rows if line.startswith("| mage-vit-l |")]
+    assert any("| fid | 9.1 |" in line and "not run" in line for line in mage_rows)
+    assert any("imagenet-val-png-torch-fidelity" in line for line in mage_rows)

@@ -12,7 +12,8 @@ from tests.conftest import run_cli
 @pytest.mark.parametrize(
     "card, extra",
     [("toy-vqgan", ("optim.steps=3", "train_images=64", "optim.batch_size=8")),
-     ("toy-maskgit", ("optim.steps=3", "train_images=64", "optim.batch_size=8"))],
+     ("toy-maskgit", ("optim.steps=3", "train_images=64", "optim.batch_size=8")),
+     ("toy-mage", ("optim.steps=3", "train_images=64", "optim.batch_size=8", "optim.compile=false"))],
 )
 def test_card_recipes_write_weights_and_a_report(tmp_path, card, extra):
     out = tmp_path / f"{card}.safetensors"
