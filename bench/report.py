@@ -89,7 +89,8 @@ def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = N
         fid = _metric_value(record, headline)
         published = matching_published(card, headline, sampler)
         num_samples = record["config"]["run"]["probe"]["test_images"] if probe else record["config"]["run"]["num_samples"]
-        row: dict[str, Any] = {"model": record["card"], "benchmark": benchmark_key(record)}
+        row: dict[str, Any] = {"model": record["card"], "benchmark": benchmark_key(record),
+                               "sampler": None if probe else record["config"].get("sampler_name")}
         row.update({label: None for label in SETTING_COLUMNS.values()})
         row.update({label: sampler[key] for key, label in SETTING_COLUMNS.items() if key in sampler})
         row["nfe"] = network_evaluations(sampler, record["config"].get("sampler_name"))
@@ -151,7 +152,7 @@ def write_reports(results: Path, out: Path, plots: bool = True) -> tuple[list[Pa
              "One table per benchmark (dataset | feature net | reference regime): figures from different "
              "tables are not comparable.", ""]
     if not frame.empty:
-        frame = frame.sort_values(["benchmark", "model", "steps", "guidance", "temperature"], na_position="first")
+        frame = frame.sort_values(["benchmark", "model", "sampler", "steps", "guidance", "temperature"], na_position="first")
         for benchmark, table in frame.groupby("benchmark", sort=True):
             lines += [f"## {benchmark}", "", _format_table(table), ""]
             if plots:

@@ -118,8 +118,16 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
 
 
 def _resolve_sampler(card: ModelCard, overrides: Mapping[str, str]) -> tuple[str | None, dict]:
+    """The card's sampler and settings with the sampler.* overrides applied; `sampler.name=X`
+    swaps in another registered sampler, starting from X's own defaults."""
     settings = dict(card.sampler)
     name = settings.pop("name", None)
+    overrides = dict(overrides)
+    if "name" in overrides and name is not None:
+        chosen = overrides.pop("name")
+        SAMPLERS.get(chosen)  # unknown names fail here, with the registered ones listed
+        if chosen != name:
+            name, settings = chosen, {}
     if name is None:
         if overrides:
             raise BadOverrideError(

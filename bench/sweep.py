@@ -30,6 +30,8 @@ PRESETS: dict[str, dict[str, list[Any]]] = {
     "maskgit-temperature": {"steps": [8], "temperature": [1.0, 2.0, 4.5, 8.0]},
     "toy-ci": {"steps": [8], "guidance": [0.0, 2.0]},
     "muse-guidance": {"guidance": [0.0, 1.0, 3.0, 5.0]},
+    # UnlockMGM's comparison: every sampler of a MaskGIT model over the same step counts
+    "sampler-steps": {"steps": [4, 8, 12, 16]},
 }
 
 
@@ -78,13 +80,12 @@ def _as_override(value: Any) -> str:
 
 def plan(overrides: Mapping[str, str]) -> list[SweepPoint]:
     """Every point of the grid, resolved; any bad key or value fails here, before sampling."""
-    from bench.checkpoints import get_card
     from bench.registry import SAMPLERS, load_all
 
     load_all()
     axes, fixed = split_sweep_overrides(overrides)
-    base = resolve(fixed)  # validates the fixed part and names the card
-    sampler_name = get_card(base.config.model).sampler.get("name")
+    base = resolve(fixed)  # validates the fixed part and names the card and its sampler (sampler.name may swap it)
+    sampler_name = base.sampler_name
     sampler_axes = getattr(SAMPLERS.get(sampler_name), "sweep_axes", {}) if sampler_name else {}
     keys = {axis: _axis_key(axis, sampler_axes) for axis in axes}
     for axis, key in keys.items():

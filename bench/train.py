@@ -195,6 +195,33 @@ def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
             "tokenizer_sha256": tokenizer_sha256}
 
 
+def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    """TOAST on the card's frozen base MaskGIT (its `transformer` file), on the toy train split."""
+    from reimpl.models.maskgit import network_config
+    from reimpl.models.unlockmgm import toast_config
+    from reimpl.networks.maskgit import MaskGitNetwork
+    from reimpl.networks.toast import ToastMaskGit
+    from reimpl.recipes.loop import load_checkpoint, save_checkpoint
+    from reimpl.recipes.toast import ToastTrainConfig, train_toast
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(ToastTrainConfig, settings)
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
+    pool = toy_image_pool(card, train_images)
+    labels = torch.tensor([i % card.num_classes for i in range(train_images)])  # toy image i has class i mod K
+    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])
+    base_spec = next(f for f in card.files if f.role == "transformer")
+    base = MaskGitNetwork(network_config({k: v for k, v in card.architecture.items() if k != "toast"}))
+    load_checkpoint(resolve_file(card.name, base_spec), base)
+    torch.manual_seed(config.optim.seed)
+    model = ToastMaskGit(base, toast_config(card.architecture))
+    logged = train_toast(model, random_batches(ids, config.optim.batch_size, config.optim.seed, labels), config, progress)
+    save_checkpoint(out, model.toast, model.toast.config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
+            "tokenizer_sha256": tokenizer_sha256, "base_sha256": base_spec.sha256}
+
+
 def _card_tokenizer(card: Any) -> tuple[torch.nn.Module, str | None]:
     """The trained tokenizer a card's stage-2 recipe encodes its images with, and its sha256."""
     from bench.checkpoints import get_tokenizer_card
@@ -213,6 +240,7 @@ CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = 
     "maskgit": train_maskgit_card,
     "muse": train_muse_card,
     "mage": train_mage_card,
+    "toast": train_toast_card,
 }
 
 
@@ -238,7 +266,10 @@ def train_card_command(overrides: Mapping[str, str], out: str | None, progress: 
         for parent in parents:
             node = node.setdefault(parent, {})
         node[leaf] = value
-    spec = next(f for f in card.files if f.role in ("weights", "tokenizer", "transformer"))
+    # A recipe that trains on top of another card's weights names the file it writes (`output_role`).
+    output_role = settings.pop("output_role", None)
+    spec = next(f for f in card.files if (f.role == output_role if output_role else
+                                          f.role in ("weights", "tokenizer", "transformer")))
     target = Path(out) if out else REPO_ROOT / spec.path
     report = CARD_RECIPES[recipe](card, settings, target, progress)
     _finish(target, {"card": name, **report}, spec.sha256, name)

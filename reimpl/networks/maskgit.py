@@ -36,6 +36,7 @@ class MaskGitConfig:
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
     null_class: bool = False  # an extra class id for classifier-free guidance (not in the official model)
+    gelu: str = "tanh"  # jax.nn.gelu's default; open-muse's PyTorch port (UnlockMGM) uses the exact form, "none"
     attention_backend: AttentionBackend = "sdpa"
 
     @property
@@ -63,7 +64,9 @@ class SelfAttention(nn.Module):
         self.dropout = config.dropout
         self.backend = config.attention_backend
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, top_down: torch.Tensor | None = None) -> torch.Tensor:
+        """`top_down` (B, L, D): UnlockMGM's TOAST signal, added to the values as V(x) + V(top_down)
+        (`modeling_transformer_toast.py Attention`, so the value bias enters twice)."""
         batch, length, width = x.shape
 
         def split(t: torch.Tensor) -> torch.Tensor:
@@ -73,6 +76,8 @@ class SelfAttention(nn.Module):
         weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # (3D, D)
         bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])
         query, key, value = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, L, D)
+        if top_down is not None:
+            value = value + self.value(top_down)
         mixed = attention(split(query), split(key), split(value), self.backend, self.dropout if self.training else 0.0)
         return self.out(mixed.transpose(1, 2).reshape(batch, length, width))  # (B, L, D)
 
@@ -88,10 +93,11 @@ class TransformerLayer(nn.Module):
         self.output = nn.Linear(config.mlp_width, config.width)
         self.mlp_norm = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
+        self.gelu = config.gelu
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.attention_norm(x + self.dropout(self.attention(x)))
-        hidden = self.output(F.gelu(self.intermediate(x), approximate="tanh"))
+    def forward(self, x: torch.Tensor, top_down: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x, top_down)))
+        hidden = self.output(F.gelu(self.intermediate(x), approximate=self.gelu))
         return self.mlp_norm(x + self.dropout(hidden))
 
 
@@ -130,18 +136,19 @@ class MaskGitNetwork(nn.Module):
         """labels (B,) in [0, num_classes] (num_classes = null when trained with one) -> token ids (B,)."""
         return labels + self.config.codebook_size
 
-    def hidden_states(self, sequence: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, 1 + L) -> final hidden states (B, 1 + L, D), before the MlmLayer head."""
+    def hidden_states(self, sequence: torch.Tensor, top_down: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Token ids (B, 1 + L) -> final hidden states (B, 1 + L, D), before the MlmLayer head;
+        `top_down` gives each layer a TOAST signal (UnlockMGM's second pass)."""
         positions = torch.arange(sequence.shape[1], device=sequence.device)
         x = self.word_embeddings(sequence) + self.position_embeddings(positions)[None]  # (B, 1+L, D)
         x = self.dropout(self.embedding_norm(x))
-        for layer in self.layers:
-            x = layer(x)
+        for depth, layer in enumerate(self.layers):
+            x = layer(x, None if top_down is None else top_down[depth])
         return x
 
     def head(self, x: torch.Tensor, rows: int | None = None) -> torch.Tensor:
         """MlmLayer: logits against the tied word embeddings (the first `rows` of them)."""
-        x = self.head_norm(F.gelu(self.head_dense(x), approximate="tanh"))
+        x = self.head_norm(F.gelu(self.head_dense(x), approximate=self.config.gelu))
         return F.linear(x, self.word_embeddings.weight[:rows], self.head_bias[:rows])
 
     def forward_sequence(self, sequence: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,8 @@ class TokenProblem:
     null_condition: Callable[[Any], Any] | None = None
     # Token-Critic models: called like the network, returns (B, L, 1) scores, high = likely wrong.
     critic: Callable[..., Any] | None = None
+    # Self-guided models (UnlockMGM): (tokens, labels) -> (base logits, auxiliary logits), each (B, L, K).
+    guidance_pair: Callable[..., Any] | None = None
 
 
 def concat_conditions(first: Any, second: Any) -> Any:

@@ -29,7 +29,7 @@ class MaskGitSamplerConfig:
     steps: int = 8
     schedule: str = "cosine"
     choice_temperature: float = 4.5
-    choice_temperature_annealing: Literal["linear", "constant"] = "linear"
+    choice_temperature_annealing: Literal["linear", "constant", "compounding"] = "linear"
     token_temperature: float = 1.0
     guidance_scale: float = 0.0
     guidance_schedule: Literal["constant", "linear", "power-cosine"] = "constant"

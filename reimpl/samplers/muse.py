@@ -14,6 +14,11 @@ For step i of T, with t_i = linspace(0, 1, T)[i] and steps_until_x0 = T - 1 - i:
    so the critic may re-mask any token (Lezama et al. 2022).
 Self-conditioning feeds the previous step's conditional embedding back in.
 
+`guidance_schedule="linear"` is the Muse paper's schedule, which lucidrains' code does not have:
+the scale grows with decoding progress, so early tokens are drawn with little or no guidance
+(Chang et al. 2023, as MAR §5 describes following it): s_i = 1 + (s - 1) * r_i with r_i the
+fraction of tokens known after step i; scales <= 1 stay constant (0 remains unconditional).
+
 Differences from the reference, on purpose: random numbers come from per-sample generators
 (image i depends on its seed alone); Gumbel noise is drawn only over the kept top-k logits,
 the same distribution as noising all V of them after the -inf fill.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 
@@ -36,6 +42,7 @@ class MuseSamplerConfig:
     temperature: float = 1.0
     topk_filter_thres: float = 0.9
     guidance_scale: float = 3.0  # lucidrains' cond_scale
+    guidance_schedule: Literal["constant", "linear"] = "constant"
     can_remask_prev_masked: bool = False
     use_token_critic: bool = True  # when the model has a critic
     critic_noise_scale: float = 1.0
@@ -59,9 +66,16 @@ class MuseSampler:
             raise ValueError("temperature must be >= 0")
         self.config = config
 
-    def _guided(self, network, tokens, conditions, problem, self_cond):
+    def scale_at(self, step: int, length: int) -> float:
+        """The guidance scale of step `step` (see the module docstring)."""
+        scale, steps = self.config.guidance_scale, self.config.steps
+        if self.config.guidance_schedule == "constant" or scale <= 1:
+            return scale
+        after = 0 if step == steps - 1 else max(int(math.cos((step + 1) / (steps - 1) * math.pi / 2) * length), 1)
+        return 1 + (scale - 1) * (1 - after / length)
+
+    def _guided(self, network, tokens, conditions, problem, self_cond, scale: float):
         """(logits (B, L, V), conditional embedding (B, L, D)) with cond and null in one forward."""
-        scale = self.config.guidance_scale
         negative = conditions.get("negative") if isinstance(conditions, dict) else None
         positive = {k: v for k, v in conditions.items() if k != "negative"} if negative is not None else conditions
         if scale == 1:
@@ -89,7 +103,8 @@ class MuseSampler:
             num_masked = max(int(math.cos(progress * math.pi / 2) * length), 1)
             remask = scores.topk(num_masked, dim=-1).indices  # (B, n)
             tokens = tokens.scatter(1, remask, problem.mask_token_id)
-            logits, embed = self._guided(network, tokens, conditions, problem, self_cond)
+            scale = self.scale_at(step, length)
+            logits, embed = self._guided(network, tokens, conditions, problem, self_cond, scale)
             logits = logits.float()
             self_cond = embed if self_conditioning else None
             keep = math.ceil((1 - config.topk_filter_thres) * logits.shape[-1])
@@ -100,7 +115,7 @@ class MuseSampler:
             is_masked = tokens == problem.mask_token_id
             tokens = torch.where(is_masked, picked, tokens)
             if use_critic:
-                scores = self._guided(problem.critic, tokens, conditions, problem, None)[0][..., 0].float()  # (B, L)
+                scores = self._guided(problem.critic, tokens, conditions, problem, None, scale)[0][..., 0].float()  # (B, L)
                 jitter = per_sample_uniform(generators, (length,), device) - 0.5
                 scores = scores + jitter * config.critic_noise_scale * (steps_until_x0 / config.steps)
             else:

@@ -79,9 +79,19 @@ def reveal_counts(name: str, steps: int, num_tokens: int, dtype: Literal["float6
     return counts
 
 
-def choice_temperature(base: float, step: int, steps: int, annealing: Literal["linear", "constant"]) -> float:
-    """MaskGIT anneals the re-masking noise as base * (1 - (t+1)/T): zero on the last step."""
-    return base * (1.0 - (step + 1) / steps) if annealing == "linear" else base
+def choice_temperature(
+    base: float, step: int, steps: int, annealing: Literal["linear", "constant", "compounding"]
+) -> float:
+    """MaskGIT anneals the re-masking noise as base * (1 - (t+1)/T): zero on the last step.
+
+    compounding: base * prod_{j<=t} (1 - (j+1)/T), what open-muse's and UnlockMGM's samplers
+    compute by updating `temperature *= 1 - ratio` in place every step (unlockmgm_eval.md §1.4).
+    """
+    if annealing == "linear":
+        return base * (1.0 - (step + 1) / steps)
+    if annealing == "compounding":
+        return base * math.prod(1.0 - (j + 1) / steps for j in range(step + 1))
+    return base
 
 
 def guidance_scale(

@@ -198,8 +198,10 @@ class VQGANTokenizer(nn.Module):
 
     @torch.no_grad()
     def decode_float(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, h, w) -> float images (B, 3, H, W), nominally in [0, 1] (not clipped)."""
-        return self.decoder(self.quantize.lookup(ids))
+        """ids (B, h, w) -> float images (B, 3, H, W), nominally in [0, 1] (not clipped). One image
+        per decoder call: batched convolutions round differently for different batch sizes, which
+        moved pixels by one level, and an image must not depend on the batch it was drawn in."""
+        return torch.cat([self.decoder(self.quantize.lookup(ids[i : i + 1])) for i in range(len(ids))])
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,19 @@ def test_full_run_keys_and_presets_are_axes(results_dir):
     assert len(preset) == len(PRESETS["maskgit-standard"]["steps"]) * len(PRESETS["maskgit-standard"]["guidance"])
 
 
+def test_sampler_name_swaps_the_decoder_and_its_axes(results_dir):
+    points = plan({"model": "toy-maskgit", "sampler.name": "halton", "sweep.preset": "sampler-steps",
+                   "sweep.guidance": "[0,2]"})
+    assert {p.run.sampler_name for p in points} == {"halton"}
+    assert sorted((p.run.sampler_config["steps"], p.run.sampler_config["guidance_scale"]) for p in points) == [
+        (s, g) for s in (4, 8, 12, 16) for g in (0.0, 2.0)]
+    assert {p.run.sampler_config["softmax_scale_max"] for p in points} == {1.2}  # halton's defaults, not maskgit's
+    same = plan({"model": "toy-maskgit", "sampler.name": "maskgit", "sweep.steps": "[8]"})
+    assert same[0].run.sampler_config["choice_temperature"] == 4.5  # naming the card's own sampler keeps its settings
+    with pytest.raises(Exception, match="did you mean 'halton'"):
+        plan({"model": "toy-maskgit", "sampler.name": "haltn", "sweep.steps": "[8]"})
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"model": "toy-maskgit", "sweep.stepz": "[4]"}, "unknown sweep axis 'stepz'"),
     ({"model": "toy-maskgit", "sweep.sampler.stepz": "[4]"}, "stepz"),

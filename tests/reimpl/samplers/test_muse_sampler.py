@@ -109,3 +109,15 @@ def test_images_do_not_depend_on_the_batch(scale):
     alone = sampler.sample(FakeNetwork(0.5), _conditions(1), PROBLEM, [torch.Generator().manual_seed(2)])
     assert torch.equal(together[2], alone[0])
     assert not torch.equal(together[0], together[1])  # weak logits at temperature 3 leave room for chance
+
+
+def test_linear_guidance_grows_with_the_fraction_of_known_tokens():
+    linear = MuseSampler(MuseSamplerConfig(steps=6, guidance_scale=5.0, guidance_schedule="linear"))
+    scales = [linear.scale_at(step, 256) for step in range(6)]
+    known = [1 - max(int(math.cos((s + 1) / 5 * math.pi / 2) * 256), 1) / 256 for s in range(5)] + [1.0]
+    assert scales == pytest.approx([1 + 4 * k for k in known])
+    assert scales[0] < 1.5 and scales[-1] == 5.0 and scales == sorted(scales)
+    constant = MuseSampler(MuseSamplerConfig(steps=6, guidance_scale=5.0))
+    assert {constant.scale_at(step, 256) for step in range(6)} == {5.0}
+    unconditional = MuseSampler(MuseSamplerConfig(steps=6, guidance_scale=0.0, guidance_schedule="linear"))
+    assert {unconditional.scale_at(step, 256) for step in range(6)} == {0.0}
