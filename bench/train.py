@@ -127,10 +127,7 @@ def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progre
     settings = dict(settings)
     train_images = int(settings.pop("train_images", 20_000))
     config = _nested(MaskGitTrainConfig, settings)
-    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
-    pool = toy_image_pool(card, train_images)
-    labels = torch.tensor([i % card.num_classes for i in range(train_images)])  # toy image i has class i mod K
-    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])  # (N, L)
+    ids, labels, tokenizer_sha256 = _card_token_data(card, train_images)
     torch.manual_seed(config.optim.seed)
     network = MaskGitNetwork(network_config(card.architecture))
     batches = random_batches(ids, config.optim.batch_size, config.optim.seed, labels)
@@ -184,9 +181,7 @@ def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
     settings = dict(settings)
     train_images = int(settings.pop("train_images", 20_000))
     config = _nested(MageTrainConfig, settings)
-    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
-    pool = toy_image_pool(card, train_images)
-    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])  # (N, L)
+    ids, _, tokenizer_sha256 = _card_token_data(card, train_images)  # no labels: self-supervised
     torch.manual_seed(config.optim.seed)
     network = MageNetwork(network_config(card.architecture))
     logged = train_mage(network, random_batches(ids, config.optim.batch_size, config.optim.seed), config, progress)
@@ -207,10 +202,7 @@ def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     settings = dict(settings)
     train_images = int(settings.pop("train_images", 20_000))
     config = _nested(ToastTrainConfig, settings)
-    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
-    pool = toy_image_pool(card, train_images)
-    labels = torch.tensor([i % card.num_classes for i in range(train_images)])  # toy image i has class i mod K
-    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])
+    ids, labels, tokenizer_sha256 = _card_token_data(card, train_images)
     base_spec = next(f for f in card.files if f.role == "transformer")
     base = MaskGitNetwork(network_config({k: v for k, v in card.architecture.items() if k != "toast"}))
     load_checkpoint(resolve_file(card.name, base_spec), base)
@@ -220,6 +212,16 @@ def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     save_checkpoint(out, model.toast, model.toast.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256, "base_sha256": base_spec.sha256}
+
+
+def _card_token_data(card: Any, train_images: int) -> tuple[torch.Tensor, torch.Tensor, str | None]:
+    """(token ids (N, L), labels (N,), tokenizer sha256): the card's toy train split through its
+    trained tokenizer; toy image i has class i mod K."""
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
+    pool = toy_image_pool(card, train_images)
+    labels = torch.tensor([i % (card.num_classes or 1) for i in range(train_images)])
+    ids = torch.cat([tokenizer.encode(pool[i : i + 500]).flatten(1) for i in range(0, len(pool), 500)])
+    return ids, labels, tokenizer_sha256
 
 
 def _card_tokenizer(card: Any) -> tuple[torch.nn.Module, str | None]:

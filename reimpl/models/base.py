@@ -58,3 +58,30 @@ class RepresentationLearner(abc.ABC):
     def randomly_initialised(self, seed: int) -> "RepresentationLearner":
         """The same architecture and tokenizer with the network re-initialised from `seed`:
         the probe's chance-level reference."""
+
+
+class TokenGridModel(GenerativeModel):
+    """A token network over a square grid of VQ tokens plus its tokenizer: the shared body of the
+    MaskGIT-like families (MaskGIT, UnlockMGM, MAGE)."""
+
+    def __init__(self, card: Any, network: torch.nn.Module, tokenizer: torch.nn.Module, image_size: int,
+                 num_classes: int | None, null_label: int | None):
+        from reimpl.samplers.base import TokenProblem
+
+        super().__init__(card, num_classes, image_size)
+        self.network = network.eval()
+        self.tokenizer = tokenizer.eval()
+        side = int(network.config.num_tokens**0.5)
+        self.grid = (side, side)
+        self.problem = TokenProblem(network.config.num_tokens, network.mask_token_id, null_label)
+
+    def to(self, device):
+        self.network.to(device)
+        self.tokenizer.to(device)
+        return self
+
+    @torch.no_grad()
+    def sample_grid(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
+        """Token ids (B, h, w), sample i drawn from its own generator seeded with seeds[i]."""
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        return sampler.sample(self.network, labels, self.problem, generators).view(len(seeds), *self.grid)

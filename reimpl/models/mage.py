@@ -9,10 +9,9 @@ from typing import Any
 import torch
 
 from reimpl.models import MODELS
-from reimpl.models.base import GenerativeModel, ModelAssets, RepresentationLearner
+from reimpl.models.base import ModelAssets, RepresentationLearner, TokenGridModel
 from reimpl.networks.mage import MAGE_CONFIGS, MageConfig, MageNetwork
 from reimpl.recipes.loop import load_checkpoint
-from reimpl.samplers.base import TokenProblem
 from reimpl.tokenizers import TOKENIZERS
 
 
@@ -23,27 +22,15 @@ def network_config(architecture: dict) -> MageConfig:
     return dataclasses.replace(MAGE_CONFIGS[preset] if preset else MageConfig(), **fields)
 
 
-class MageModel(GenerativeModel, RepresentationLearner):
+class MageModel(TokenGridModel, RepresentationLearner):
     default_sampler = "mage"
 
     def __init__(self, card: Any, network: MageNetwork, tokenizer: torch.nn.Module, image_size: int):
-        super().__init__(card, None, image_size)  # unconditional
-        self.network = network.eval()
-        self.tokenizer = tokenizer.eval()
-        side = int(network.config.num_tokens**0.5)
-        self.grid = (side, side)
-        self.problem = TokenProblem(network.config.num_tokens, network.mask_token_id, null_label=None)
-
-    def to(self, device):
-        self.network.to(device)
-        self.tokenizer.to(device)
-        return self
+        super().__init__(card, network, tokenizer, image_size, num_classes=None, null_label=None)  # unconditional
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None) -> torch.Tensor:
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        tokens = sampler.sample(self.network, labels, self.problem, generators)  # (B, L); labels ignored
-        pixels = self.tokenizer.decode_float(tokens.view(len(seeds), *self.grid))  # [0, 1] nominal
+        pixels = self.tokenizer.decode_float(self.sample_grid(labels, seeds, sampler))  # labels ignored; [0, 1]
         # gen_img_uncond.py: np.clip(x * 255, 0, 255).astype(uint8) truncates, it does not round.
         return (pixels.clamp(0, 1) * 255).to(torch.uint8)
 

@@ -8,10 +8,9 @@ from typing import Any
 import torch
 
 from reimpl.models import MODELS
-from reimpl.models.base import GenerativeModel, ModelAssets
+from reimpl.models.base import ModelAssets, TokenGridModel
 from reimpl.networks.maskgit import MASKGIT_CONFIGS, MaskGitConfig, MaskGitNetwork
 from reimpl.recipes.loop import load_checkpoint
-from reimpl.samplers.base import TokenProblem
 from reimpl.tokenizers import TOKENIZERS
 
 
@@ -22,27 +21,15 @@ def network_config(architecture: dict) -> MaskGitConfig:
     return dataclasses.replace(MASKGIT_CONFIGS[preset] if preset else MaskGitConfig(), **fields)
 
 
-class MaskGitModel(GenerativeModel):
+class MaskGitModel(TokenGridModel):
     default_sampler = "maskgit"
 
     def __init__(self, card: Any, network: MaskGitNetwork, tokenizer: torch.nn.Module, image_size: int):
-        super().__init__(card, network.config.num_classes, image_size)
-        self.network = network.eval()
-        self.tokenizer = tokenizer.eval()
-        side = int(network.config.num_tokens**0.5)
-        self.grid = (side, side)
-        self.problem = TokenProblem(network.config.num_tokens, network.mask_token_id, network.config.null_class_id)
-
-    def to(self, device):
-        self.network.to(device)
-        self.tokenizer.to(device)
-        return self
+        super().__init__(card, network, tokenizer, image_size, network.config.num_classes, network.config.null_class_id)
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None) -> torch.Tensor:
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        tokens = sampler.sample(self.network, labels, self.problem, generators)  # (B, L)
-        return self.tokenizer.decode(tokens.view(len(labels), *self.grid))  # (B, 3, H, W) uint8
+        return self.tokenizer.decode(self.sample_grid(labels, seeds, sampler))  # (B, 3, H, W) uint8
 
 
 @MODELS.register("maskgit")

@@ -21,8 +21,7 @@ class UnlockMgmModel(MaskGitModel):
     default_sampler = "self-guidance"
 
     def __init__(self, card: Any, network: ToastMaskGit, tokenizer: torch.nn.Module, image_size: int):
-        super().__init__(card, network.base, tokenizer, image_size)
-        self.network = network.eval()
+        super().__init__(card, network, tokenizer, image_size)  # the sampler's logits_fn is the base model
         self.problem = dataclasses.replace(self.problem, guidance_pair=network.guidance_pair)
 
 
