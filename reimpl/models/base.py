@@ -19,6 +19,14 @@ class ModelAssets:
     tokenizer_family: str | None = None
     tokenizer_architecture: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
+    def load_tokenizer(self) -> torch.nn.Module:
+        """The card's tokenizer, built from its family and architecture, with its weights (strict)."""
+        from reimpl.recipes.loop import load_checkpoint
+        from reimpl.tokenizers import TOKENIZERS
+
+        tokenizer = TOKENIZERS.get(self.tokenizer_family)(self.tokenizer_architecture)
+        return load_checkpoint(self.files["tokenizer"], tokenizer)
+
 
 class GenerativeModel(abc.ABC):
     """A class-conditional (or unconditional) image generator built from a card.

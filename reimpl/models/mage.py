@@ -12,7 +12,6 @@ from reimpl.models import MODELS
 from reimpl.models.base import ModelAssets, RepresentationLearner, TokenGridModel
 from reimpl.networks.mage import MAGE_CONFIGS, MageConfig, MageNetwork
 from reimpl.recipes.loop import load_checkpoint
-from reimpl.tokenizers import TOKENIZERS
 
 
 def network_config(architecture: dict) -> MageConfig:
@@ -51,6 +50,5 @@ class MageModel(TokenGridModel, RepresentationLearner):
 def build_mage(card: Any, assets: ModelAssets) -> MageModel:
     network = MageNetwork(network_config(card.architecture))
     load_checkpoint(assets.files["transformer"], network)
-    tokenizer = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)
-    load_checkpoint(assets.files["tokenizer"], tokenizer)
+    tokenizer = assets.load_tokenizer()
     return MageModel(card, network, tokenizer, card.benchmark.resolution)

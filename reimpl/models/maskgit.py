@@ -11,7 +11,6 @@ from reimpl.models import MODELS
 from reimpl.models.base import ModelAssets, TokenGridModel
 from reimpl.networks.maskgit import MASKGIT_CONFIGS, MaskGitConfig, MaskGitNetwork
 from reimpl.recipes.loop import load_checkpoint
-from reimpl.tokenizers import TOKENIZERS
 
 
 def network_config(architecture: dict) -> MaskGitConfig:
@@ -36,6 +35,5 @@ class MaskGitModel(TokenGridModel):
 def build_maskgit(card: Any, assets: ModelAssets) -> MaskGitModel:
     network = MaskGitNetwork(network_config(card.architecture))
     load_checkpoint(assets.files["transformer"], network)
-    tokenizer = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)
-    load_checkpoint(assets.files["tokenizer"], tokenizer)
+    tokenizer = assets.load_tokenizer()
     return MaskGitModel(card, network, tokenizer, card.benchmark.resolution)

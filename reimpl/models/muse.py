@@ -26,7 +26,6 @@ from reimpl.networks.muse import MuseConfig, MuseNetwork
 from reimpl.networks.text import PretrainedT5Encoder, ToyTextConfig, ToyTextEncoder
 from reimpl.recipes.loop import load_checkpoint
 from reimpl.samplers.base import TokenProblem
-from reimpl.tokenizers import TOKENIZERS
 
 
 class MuseStage(nn.Module):
@@ -162,6 +161,5 @@ def downsample_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
 def build_muse(card: Any, assets: ModelAssets) -> MuseModel:
     cascade = MuseCascade(card.architecture)
     load_checkpoint(assets.files["weights"], cascade)
-    tokenizer = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)
-    load_checkpoint(assets.files["tokenizer"], tokenizer)
+    tokenizer = assets.load_tokenizer()
     return MuseModel(card, cascade, tokenizer, card.architecture.get("superres_steps"))

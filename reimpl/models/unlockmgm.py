@@ -14,7 +14,6 @@ from reimpl.models.maskgit import MaskGitModel, network_config
 from reimpl.networks.maskgit import MaskGitNetwork
 from reimpl.networks.toast import ToastConfig, ToastMaskGit
 from reimpl.recipes.loop import load_checkpoint
-from reimpl.tokenizers import TOKENIZERS
 
 
 class UnlockMgmModel(MaskGitModel):
@@ -36,6 +35,5 @@ def build_unlockmgm(card: Any, assets: ModelAssets) -> UnlockMgmModel:
     base = load_checkpoint(assets.files["transformer"], MaskGitNetwork(network_config(fields)))
     network = ToastMaskGit(base, toast_config(card.architecture))
     load_checkpoint(assets.files["toast"], network.toast)
-    tokenizer = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)
-    load_checkpoint(assets.files["tokenizer"], tokenizer)
+    tokenizer = assets.load_tokenizer()
     return UnlockMgmModel(card, network, tokenizer, card.benchmark.resolution)
