@@ -93,7 +93,7 @@ def _speed(table: pd.DataFrame, path: Path, title: str) -> Path | None:
 def benchmark_plots(table: pd.DataFrame, benchmark: str, folder: Path, stem: str) -> list[Path]:
     """All plots that the table has data for; returns the PNG paths written."""
     made = [
-        _curves(table, "steps", "fid", ["model", "sampler", "guidance"], folder / f"{stem}-fid-vs-steps.png",
+        _curves(table, "steps", "fid", ["model", "sampler", "guidance", "cfg interval"], folder / f"{stem}-fid-vs-steps.png",
                 f"FID vs sampling steps\n{benchmark}", "sampling steps", "FID (lower is better)"),
         _curves(table, "guidance", "fid", ["model", "steps"], folder / f"{stem}-fid-vs-guidance.png",
                 f"FID vs guidance scale\n{benchmark}", "classifier-free guidance scale", "FID (lower is better)"),

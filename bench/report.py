@@ -21,9 +21,17 @@ from bench.store import load_records
 METRIC_COLUMNS = ("fid", "is_mean", "precision", "recall", "accuracy", "caption_accuracy", "colour_accuracy",
                   "clip_score", "linear_probe_top1", "linear_probe_top1_random_init")
 # Record sampler fields shown as setting columns (absent fields stay empty); the MUSE and
-# aMUSEd samplers call their temperature `temperature`.
-SETTING_COLUMNS = {"steps": "steps", "guidance_scale": "guidance", "choice_temperature": "temperature",
-                   "temperature": "temperature"}
+# aMUSEd samplers call their temperature `temperature`. MAR and eMIGM keep their papers' `cfg`,
+# where 1 (not 0) means no guidance, and eMIGM guides only inside its interval column.
+SETTING_COLUMNS = {"steps": "steps", "guidance_scale": "guidance", "cfg": "guidance",
+                   "choice_temperature": "temperature", "temperature": "temperature"}
+
+
+def cfg_interval(sampler: Mapping[str, Any]) -> str | None:
+    """eMIGM's guidance interval as the paper writes it, (t_min, t_max]."""
+    if "cfg_t_min" not in sampler:
+        return None
+    return f"({sampler['cfg_t_min']:g}, {sampler['cfg_t_max']:g}]"
 VERDICTS = ("reproduced", "not reproduced", "no published number", "no tolerance declared")
 
 
@@ -43,7 +51,10 @@ def network_evaluations(sampler: Mapping[str, Any], sampler_name: str | None = N
     from bench.registry import SAMPLERS
 
     if sampler_name in SAMPLERS.names():
-        return steps * SAMPLERS.get(sampler_name).forwards_per_step(sampler)
+        sampler_class = SAMPLERS.get(sampler_name)
+        if hasattr(sampler_class, "network_evaluations"):  # guidance on some steps only (eMIGM's interval)
+            return sampler_class.network_evaluations(sampler)
+        return steps * sampler_class.forwards_per_step(sampler)
     return steps * (2 if sampler.get("guidance_scale") else 1)
 
 
@@ -93,6 +104,7 @@ def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = N
                                "sampler": None if probe else record["config"].get("sampler_name")}
         row.update({label: None for label in SETTING_COLUMNS.values()})
         row.update({label: sampler[key] for key, label in SETTING_COLUMNS.items() if key in sampler})
+        row["cfg interval"] = cfg_interval(sampler)
         row["nfe"] = network_evaluations(sampler, record["config"].get("sampler_name"))
         row.update({key: _metric_value(record, key) for key in METRIC_COLUMNS})
         row["fid_std"] = _metric_std(record, "fid")

@@ -1,0 +1,73 @@
+"""The MAR and eMIGM families: a frozen continuous-latent tokenizer (KL-VAE or DC-AE) + the shared
+MAR backbone with its diffusion head; the family decides the default sampler (`mar` or `emigm`)
+and the architecture preset decides the eMIGM switch (mask token = fake_latent)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from reimpl.models import MODELS
+from reimpl.models.base import GenerativeModel, ModelAssets
+from reimpl.networks.mar import MAR_CONFIGS, MarConfig, MarNetwork
+from reimpl.recipes.loop import load_checkpoint
+from reimpl.samplers.latent import LatentProblem
+
+
+def network_config(architecture: dict) -> MarConfig:
+    """A card's `architecture`: a `preset` name and/or explicit MarConfig fields."""
+    fields = dict(architecture)
+    preset = fields.pop("preset", None)
+    return dataclasses.replace(MAR_CONFIGS[preset] if preset else MarConfig(), **fields)
+
+
+class LatentMaskedModel(GenerativeModel):
+    """Class-conditional generation of a token grid of continuous latents, decoded by the tokenizer."""
+
+    def __init__(self, card: Any, network: MarNetwork, tokenizer: torch.nn.Module, image_size: int,
+                 default_sampler: str):
+        super().__init__(card, network.config.num_classes, image_size)
+        self.default_sampler = default_sampler
+        self.network = network.eval()
+        self.tokenizer = tokenizer.eval()
+        config = network.config
+        self.side = int(config.num_tokens**0.5)
+        self.problem = LatentProblem(config.num_tokens, config.token_dim, config.null_label)
+
+    def to(self, device):
+        self.network.to(device)
+        self.tokenizer.to(device)
+        return self
+
+    @torch.no_grad()
+    def sample_latents(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
+        """(B, C, h, w) scaled latents; sample i from its own generator seeded with seeds[i]."""
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        device = next(self.network.parameters()).device
+        tokens = sampler.sample(self.network, labels.to(device), self.problem, generators)  # (B, L, C)
+        return tokens.transpose(1, 2).reshape(len(seeds), -1, self.side, self.side)  # `unpatchify`, patch 1
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None) -> torch.Tensor:
+        latents = self.sample_latents(labels, seeds, sampler)
+        # one image at a time: batched convolutions may choose other kernels by batch size, and image i
+        # must not change in its last bits with the batch it was drawn in
+        return torch.cat([self.tokenizer.decode(latents[i : i + 1]) for i in range(len(seeds))])
+
+
+def _build(card: Any, assets: ModelAssets, default_sampler: str) -> LatentMaskedModel:
+    network = MarNetwork(network_config(card.architecture))
+    load_checkpoint(assets.files["transformer"], network)
+    return LatentMaskedModel(card, network, assets.load_tokenizer(), card.benchmark.resolution, default_sampler)
+
+
+@MODELS.register("mar")
+def build_mar(card: Any, assets: ModelAssets) -> LatentMaskedModel:
+    return _build(card, assets, "mar")
+
+
+@MODELS.register("emigm")
+def build_emigm(card: Any, assets: ModelAssets) -> LatentMaskedModel:
+    return _build(card, assets, "emigm")

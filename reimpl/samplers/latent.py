@@ -1,0 +1,94 @@
+"""What the continuous-token samplers (`mar`, `emigm`) share: the contract with the network, the
+per-sample noise, and drawing the predicted tokens from the diffusion head with classifier-free
+guidance on its noise prediction (MAR `SimpleMLPAdaLN.forward_with_cfg`, eMIGM's DPM-Solver
+`model_wrapper`): eps = eps_u + w (eps_c - eps_u), the variance channel from the conditional half,
+and one batched call for both halves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, Protocol
+
+import torch
+
+from reimpl.diffusion.dpm_solver import DiscreteVPSchedule, DpmSolverPlusPlus
+from reimpl.diffusion.gaussian import GaussianDiffusion, cosine_betas, spaced_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentProblem:
+    num_tokens: int  # L
+    token_dim: int  # C
+    null_label: int  # the label whose embedding is fake_latent
+
+
+class LatentNetwork(Protocol):
+    """The backbone + head a latent sampler drives (reimpl/networks/mar.py MarNetwork)."""
+
+    def class_embedding(self, labels: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(self, tokens: torch.Tensor, mask: torch.Tensor, class_embedding: torch.Tensor) -> torch.Tensor: ...
+
+    @property
+    def head(self) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]: ...
+
+
+def per_sample_normal(generators: list[torch.Generator], rows: int, dim: int, device) -> torch.Tensor:
+    """(B * rows, dim) standard normals, sample i's `rows` rows from generators[i] (on the CPU)."""
+    return torch.cat([torch.randn(rows, dim, generator=g) for g in generators]).to(device)
+
+
+def conditions(network: LatentNetwork, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+               null_label: int, guided: bool) -> torch.Tensor:
+    """z (B, L, D), or (2B, L, D) = [conditional; unconditional] in one forward when guided."""
+    if guided:
+        tokens, mask = torch.cat([tokens, tokens]), torch.cat([mask, mask])
+        labels = torch.cat([labels, torch.full_like(labels, null_label)])
+    return network(tokens, mask, network.class_embedding(labels))
+
+
+def guided_denoiser(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float):
+    """(x_t, t) -> [eps, v] (N, 2C) of the head, guided when an unconditional half is given."""
+    if z_uncond is None:
+        return lambda x, t: head(x, t, z_cond)
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        cond, uncond = head(torch.cat([x, x]), torch.cat([t, t]), torch.cat([z_cond, z_uncond])).chunk(2)
+        channels = x.shape[1]
+        eps = uncond[:, :channels] + scale * (cond[:, :channels] - uncond[:, :channels])
+        return torch.cat([eps, cond[:, channels:]], dim=-1)
+
+    return denoise
+
+
+@functools.lru_cache(maxsize=8)
+def respaced_diffusion(steps: int, training_steps: int = 1000) -> GaussianDiffusion:
+    """`create_diffusion(timestep_respacing=str(steps), noise_schedule="cosine")`."""
+    return GaussianDiffusion(cosine_betas(training_steps), spaced_steps(training_steps, steps))
+
+
+@functools.lru_cache(maxsize=2)
+def solver_schedule(training_steps: int = 1000) -> DiscreteVPSchedule:
+    return DiscreteVPSchedule(cosine_betas(training_steps))
+
+
+def ddpm_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,
+                temperature: float, generators: list[torch.Generator], rows: int) -> torch.Tensor:
+    """MAR's `DiffLoss.sample` (DDPM over `steps` respaced steps, noise x temperature): one token
+    per row of z_cond (B * rows, D), sample i's rows drawn from generators[i]."""
+    dim = head.token_dim
+    noise = per_sample_normal(generators, rows, dim, z_cond.device)
+    return respaced_diffusion(steps).sample(
+        guided_denoiser(head, z_cond, z_uncond, scale), noise,
+        lambda: per_sample_normal(generators, rows, dim, z_cond.device), temperature)
+
+
+def dpm_solver_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,
+                      generators: list[torch.Generator], rows: int) -> torch.Tensor:
+    """eMIGM's DPM-Solver++ path (3rd-order singlestep, logSNR steps); no temperature."""
+    denoise = guided_denoiser(head, z_cond, z_uncond, scale)
+    dim = head.token_dim
+    solver = DpmSolverPlusPlus(lambda x, t: denoise(x, t)[:, :dim], solver_schedule())
+    return solver.sample(per_sample_normal(generators, rows, dim, z_cond.device), steps, order=3)
