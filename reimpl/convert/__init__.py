@@ -108,3 +108,29 @@ def _register_unlockmgm() -> None:
 
 
 _register_unlockmgm()
+
+
+def _register_mar() -> None:
+    import torch
+
+    def load(path):
+        # training checkpoints pickle an argparse namespace under 'args'
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+    def mar_torch(path, architecture: dict) -> dict:
+        from reimpl.convert.mar_torch import convert_mar_checkpoint
+        from reimpl.models.mar import network_config
+
+        return convert_mar_checkpoint(load(path), network_config(architecture))
+
+    def kl_vae(path, architecture: dict) -> dict:
+        from reimpl.convert.mar_torch import convert_kl_vae
+        from reimpl.tokenizers.kl_vae import build_kl_vae
+
+        return convert_kl_vae(load(path), build_kl_vae(architecture).config)
+
+    CONVERTERS.add("mar-torch", mar_torch)  # MAR and eMIGM files alike; the card's architecture decides
+    CONVERTERS.add("kl-vae-ldm", kl_vae)
+
+
+_register_mar()
