@@ -48,8 +48,9 @@ def network_evaluations(sampler: Mapping[str, Any], sampler_name: str | None = N
     steps = sampler.get("steps")
     if steps is None:
         return None
-    from bench.registry import SAMPLERS
+    from bench.registry import SAMPLERS, load_all
 
+    load_all()
     if sampler_name in SAMPLERS.names():
         sampler_class = SAMPLERS.get(sampler_name)
         if hasattr(sampler_class, "network_evaluations"):  # guidance on some steps only (eMIGM's interval)
@@ -91,8 +92,10 @@ def verdict(ours: float | None, published: Published | None, tolerance: float | 
 def records_frame(records: list[dict], cards: Mapping[str, ModelCard] | None = None) -> pd.DataFrame:
     """One row per record: settings, metrics, speed, the published FID and the verdict."""
     cards = cards or {}
+    # a multi-seed run's per-seed records stay on disk, but its one row (mean ± std) stands for them
+    summarized = {h for record in records for h in record.get("seed_records", ())}
     rows = []
-    for record in records:
+    for record in (r for r in records if r["config_hash"] not in summarized):
         probe = record.get("task") == "linear-probe"  # scores an encoder: no sampler, no generated images
         sampler = {} if probe else record["config"]["run"].get("sampler", {})
         card = cards.get(record["card"])

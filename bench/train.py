@@ -4,6 +4,7 @@
     python -m bench train model=toy-vqgan [optim.steps=3000 ...]
     python -m bench train model=toy-maskgit [...]
     python -m bench train model=toy-mage [...]
+    python -m bench train model=toy-kl / toy-emigm / toy-mar [...]
 
 A card's `recipe` names the recipe and its settings; overrides change them for one run.
 Weights go to the card's committed path (or --out) with a JSON report beside them; the
@@ -214,6 +215,61 @@ def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress
             "tokenizer_sha256": tokenizer_sha256, "base_sha256": base_spec.sha256}
 
 
+def train_kl_vae_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    """The KL autoencoder on the toy train split at scale 1; the measured latent scale is reported
+    for the card's `architecture.scale_factor`."""
+    from reimpl.recipes.kl_vae import KLTrainConfig, latent_std, recipe_notes, train_kl_vae
+    from reimpl.recipes.loop import save_checkpoint
+    from reimpl.tokenizers import TOKENIZERS
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(KLTrainConfig, settings)
+    torch.manual_seed(config.optim.seed)
+    tokenizer = TOKENIZERS.get(card.family)({**card.architecture, "scale_factor": 1.0})
+    pool = toy_image_pool(card, train_images)
+    batches = (b.float() / 255.0 for b in random_batches(pool, config.optim.batch_size, config.optim.seed))
+    logged = train_kl_vae(tokenizer, batches, config, progress)
+    std = latent_std(tokenizer, pool[:4000])
+    save_checkpoint(out, tokenizer, tokenizer.config, {"recipe": to_dict(config)})
+    print(f"latent std {std:.4f}: set architecture.scale_factor: {1 / std:.4f} on card {card.name}")
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged, "notes": recipe_notes(config),
+            "latent_std": std, "scale_factor": 1 / std}
+
+
+def train_mar_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+    """MAR / eMIGM on cached KL moments of the toy train split and of its horizontal flips (the
+    `main_cache.py` cache, drawn at random per image as `CachedFolder` does)."""
+    from reimpl.models.mar import network_config
+    from reimpl.networks.mar import MarNetwork
+    from reimpl.recipes.loop import save_checkpoint
+    from reimpl.recipes.mar import MarTrainConfig, train_mar
+
+    settings = dict(settings)
+    train_images = int(settings.pop("train_images", 20_000))
+    config = _nested(MarTrainConfig, settings)
+    tokenizer, tokenizer_sha256 = _card_tokenizer(card)
+    pool = toy_image_pool(card, train_images)
+    labels = torch.tensor([i % (card.num_classes or 1) for i in range(train_images)])
+    with torch.no_grad():
+        moments = torch.cat([tokenizer.moments(pool[i : i + 500]) for i in range(0, len(pool), 500)])
+        flipped = torch.cat([tokenizer.moments(pool[i : i + 500].flip(-1)) for i in range(0, len(pool), 500)])
+
+    def batches() -> Iterator:
+        generator = torch.Generator().manual_seed(config.optim.seed + 1)
+        for picks, picked_labels in random_batches(torch.arange(train_images), config.optim.batch_size,
+                                                   config.optim.seed, labels):
+            flip = (torch.rand(len(picks), generator=generator) < 0.5)[:, None, None, None]
+            yield torch.where(flip, flipped[picks], moments[picks]), picked_labels
+
+    torch.manual_seed(config.optim.seed)
+    network = MarNetwork(network_config(card.architecture))
+    logged = train_mar(network, batches(), config, tokenizer.config.scale_factor, progress)
+    save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
+    return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
+            "tokenizer_sha256": tokenizer_sha256}
+
+
 def _card_token_data(card: Any, train_images: int) -> tuple[torch.Tensor, torch.Tensor, str | None]:
     """(token ids (N, L), labels (N,), tokenizer sha256): the card's toy train split through its
     trained tokenizer; toy image i has class i mod K."""
@@ -243,6 +299,8 @@ CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = 
     "muse": train_muse_card,
     "mage": train_mage_card,
     "toast": train_toast_card,
+    "kl-vae": train_kl_vae_card,
+    "mar": train_mar_card,
 }
 
 

@@ -32,13 +32,21 @@ class OptimConfig:
     compile: bool = False  # torch.compile the forward pass (about 1.17x on a 2-core CPU for the toy MaskGIT)
     # timm `add_weight_decay` (MAE / MAGE): no decay on 1-d parameters (norms) or any `*.bias`
     no_decay_on_1d: bool = False
+    # parameters under these name prefixes never decay either (MAR / eMIGM: the whole `diffloss.`)
+    no_decay_prefixes: tuple[str, ...] = ()
+    # after warm-up: half-cycle cosine to min_lr_ratio, or MAR / eMIGM's constant rate
+    schedule: str = "cosine"
     seed: int = 0
 
 
 def warmup_cosine(step: int, config: OptimConfig) -> float:
-    """LR multiplier: linear warm-up over warmup_steps, then cosine to min_lr_ratio."""
+    """LR multiplier: linear warm-up over warmup_steps, then cosine to min_lr_ratio (or constant)."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    if config.schedule != "cosine":
+        raise ValueError(f"optim.schedule={config.schedule!r}: choose cosine or constant")
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -59,9 +67,11 @@ def train(
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     trainable = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
     groups: list[dict] = [{"params": trainable}]
-    if config.no_decay_on_1d:
+    if config.no_decay_on_1d or config.no_decay_prefixes:
         ids = {id(p) for p in trainable}
-        exempt = {id(p) for name, p in model.named_parameters() if p.ndim <= 1 or name.endswith(".bias")}
+        exempt = {id(p) for name, p in model.named_parameters()
+                  if (config.no_decay_on_1d and (p.ndim <= 1 or name.endswith(".bias")))
+                  or name.startswith(tuple(config.no_decay_prefixes))}
         groups = [{"params": [p for p in trainable if id(p) not in exempt]},
                   {"params": [p for p in trainable if id(p) in exempt and id(p) in ids], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)

@@ -8,19 +8,17 @@
   `quant_conv` (2C -> 2C) and `post_quant_conv` (C -> C). Images in [-1, 1]. The generator works on
   latents x `scale_factor` (KL-16: 0.2325 = 1 / std over ImageNet train, no shift).
 - `dc-ae`: DC-AE f32c32 (`mit-han-lab/dc-ae-f32c32-in-1.0`) through diffusers' AutoencoderDC,
-  not rewritten; scale 0.3189 at 512 px.
+  not rewritten (its config as diffusers' conversion script gives it); scale 0.3189 at 512 px.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Mapping
 
 import torch
 from torch import nn
 
-from reimpl.errors import MissingWeightsError
 from reimpl.tokenizers import TOKENIZERS
 from reimpl.tokenizers.taming_vqgan import Decoder, Encoder, TamingVQGANConfig
 
@@ -114,24 +112,43 @@ def build_kl_vae(architecture: Mapping) -> KLVAETokenizer:
 TOKENIZERS.add("kl-vae", build_kl_vae)
 
 
+# diffusers' scripts/convert_dcae_to_diffusers.py `get_ae_config("dc-ae-f32c32-in-1.0")`
+DC_AE_CONFIGS = {
+    "f32c32-in": dict(
+        latent_channels=32,
+        encoder_block_types=("ResBlock",) * 3 + ("EfficientViTBlock",) * 3,
+        decoder_block_types=("ResBlock",) * 3 + ("EfficientViTBlock",) * 3,
+        encoder_block_out_channels=(128, 256, 512, 512, 1024, 1024),
+        decoder_block_out_channels=(128, 256, 512, 512, 1024, 1024),
+        encoder_layers_per_block=(0, 4, 8, 2, 2, 2),
+        decoder_layers_per_block=(0, 5, 10, 2, 2, 2),
+        encoder_qkv_multiscales=((),) * 6,
+        decoder_qkv_multiscales=((),) * 6,
+        decoder_norm_types=("batch_norm",) * 3 + ("rms_norm",) * 3,
+        decoder_act_fns=("relu",) * 3 + ("silu",) * 3,
+    ),
+}
+
+
+def _prefix_diffusers_keys(module, state_dict, prefix, *args) -> None:
+    """Accept the diffusers file's own key names (no `autoencoder.` prefix)."""
+    for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + "autoencoder.")]:
+        state_dict[prefix + "autoencoder." + key[len(prefix):]] = state_dict.pop(key)
+
+
 class DCAETokenizer(nn.Module):
-    """DC-AE through diffusers (`AutoencoderDC`); the deterministic latent times `scale_factor`."""
+    """DC-AE as diffusers' AutoencoderDC; the deterministic latent times `scale_factor`. Loads the
+    diffusers repo's `diffusion_pytorch_model.safetensors` as it is."""
 
     pixel_range = (-1.0, 1.0)
 
-    def __init__(self, source: str, scale_factor: float = 0.3189):
+    def __init__(self, autoencoder_config: Mapping, scale_factor: float = 0.3189):
         super().__init__()
         from diffusers import AutoencoderDC
 
-        try:
-            self.autoencoder = AutoencoderDC.from_pretrained(source)
-        except OSError as error:
-            raise MissingWeightsError(
-                f"cannot load DC-AE weights from {source!r}",
-                hint="download the Hugging Face repo mit-han-lab/dc-ae-f32c32-in-1.0-diffusers on a machine with "
-                     "internet and set MGM_DCAE_F32C32 to its folder",
-            ) from error
+        self.autoencoder = AutoencoderDC(**autoencoder_config)
         self.scale_factor = scale_factor
+        self._register_load_state_dict_pre_hook(_prefix_diffusers_keys, with_module=True)
 
     @property
     def latent_channels(self) -> int:
@@ -150,8 +167,9 @@ class DCAETokenizer(nn.Module):
 
 
 def build_dc_ae(architecture: Mapping) -> DCAETokenizer:
-    source = os.environ.get("MGM_DCAE_F32C32") or architecture.get("source", "mit-han-lab/dc-ae-f32c32-in-1.0-diffusers")
-    return DCAETokenizer(source, float(architecture.get("scale_factor", 0.3189)))
+    """`preset` names a DC_AE_CONFIGS entry; `autoencoder` overrides its AutoencoderDC arguments."""
+    config = {**DC_AE_CONFIGS[architecture.get("preset", "f32c32-in")], **architecture.get("autoencoder", {})}
+    return DCAETokenizer(config, float(architecture.get("scale_factor", 0.3189)))
 
 
 TOKENIZERS.add("dc-ae", build_dc_ae)

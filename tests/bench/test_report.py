@@ -45,6 +45,22 @@ def test_network_evaluations_count_the_guidance_pass():
     assert network_evaluations({}) is None
 
 
+def test_multi_seed_run_is_one_row_and_emigm_rows_show_interval_and_nfe():
+    seeds = [fake_record(fid=300.0 + s, tag=f"-s{s}") for s in range(3)]
+    summary = fake_record(fid=301.0, tag="-mean")
+    summary["seed_records"] = [r["config_hash"] for r in seeds]
+    summary["metrics"]["fid"].update(std=1.0, per_seed=[300.0, 301.0, 302.0])
+    emigm = fake_record(card="toy-emigm", steps=16, tag="-emigm")
+    emigm["config"]["run"]["sampler"] = {"steps": 16, "cfg": 4.0, "cfg_t_min": 0.1, "cfg_t_max": 0.3}
+    emigm["config"]["sampler_name"] = "emigm"
+    frame = records_frame([*seeds, summary, emigm])
+    assert len(frame) == 2
+    row = frame[frame["model"] == "toy-maskgit"].iloc[0]
+    assert row["seeds"] == 3 and row["fid_std"] == 1.0
+    emigm_row = frame[frame["model"] == "toy-emigm"].iloc[0]
+    assert emigm_row["cfg interval"] == "(0.1, 0.3]" and emigm_row["guidance"] == 4.0 and emigm_row["nfe"] == 19
+
+
 def test_frame_sets_published_number_and_delta_beside_ours():
     card = get_card("maskgit-imagenet256")
     at_8 = fake_record(card="maskgit-imagenet256", fid=6.5, n=50000, dataset="imagenet", feature_net="inception-v3-compat")
