@@ -23,8 +23,13 @@ def network_config(architecture: dict) -> MarConfig:
     return dataclasses.replace(MAR_CONFIGS[preset] if preset else MarConfig(), **fields)
 
 
+PAD_SEED = 2**31 - 1  # throwaway images that fill the last group
+
+
 class LatentMaskedModel(GenerativeModel):
     """Class-conditional generation of a token grid of continuous latents, decoded by the tokenizer."""
+
+    group_size = 16
 
     def __init__(self, card: Any, network: MarNetwork, tokenizer: torch.nn.Module, image_size: int,
                  default_sampler: str):
@@ -43,10 +48,24 @@ class LatentMaskedModel(GenerativeModel):
 
     @torch.no_grad()
     def sample_latents(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
-        """(B, C, h, w) scaled latents; sample i from its own generator seeded with seeds[i]."""
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        """(B, C, h, w) scaled latents; sample i from its own generator seeded with seeds[i].
+
+        Images are decoded in groups of exactly `group_size` (the last one padded with throwaway
+        images): BLAS chooses kernels and thread splits by matrix shape, and with few tokens per
+        row (eMIGM reveals one token in its first steps) a different batch size would change an
+        image's last bits. With one fixed shape, image i is the same in any batch.
+        """
         device = next(self.network.parameters()).device
-        tokens = sampler.sample(self.network, labels.to(device), self.problem, generators)  # (B, L, C)
+        groups = []
+        for start in range(0, len(seeds), self.group_size):
+            group_seeds = list(seeds[start : start + self.group_size])
+            group_labels = labels[start : start + self.group_size].to(device)
+            pad = self.group_size - len(group_seeds)
+            group_seeds += [PAD_SEED] * pad
+            group_labels = torch.cat([group_labels, group_labels.new_zeros(pad)])
+            generators = [torch.Generator().manual_seed(seed) for seed in group_seeds]
+            groups.append(sampler.sample(self.network, group_labels, self.problem, generators)[: self.group_size - pad])
+        tokens = torch.cat(groups)  # (B, L, C)
         return tokens.transpose(1, 2).reshape(len(seeds), -1, self.side, self.side)  # `unpatchify`, patch 1
 
     @torch.no_grad()
