@@ -32,6 +32,8 @@ PRESETS: dict[str, dict[str, list[Any]]] = {
     "muse-guidance": {"guidance": [0.0, 1.0, 3.0, 5.0]},
     # UnlockMGM's comparison: every sampler of a MaskGIT model over the same step counts
     "sampler-steps": {"steps": [4, 8, 12, 16]},
+    # eMIGM: iterations x the end of the CFG interval (its start stays the card's cfg_t_min)
+    "emigm-interval": {"steps": [8, 16], "cfg-t-max": [0.3, 0.6, 1.0]},
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -81,4 +81,17 @@ def take_expected(keys: KeyConsumer, expected: Mapping[str, torch.Tensor]) -> di
         if tuple(value.shape) != tuple(reference.shape):
             raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(reference.shape)}")
         out[name] = to_tensor(value).float()
+    return out
+
+
+def copy_matching(source: Mapping[str, Any], build: Callable[[], torch.nn.Module],
+                  ignored: Mapping[str, str] | None = None) -> dict:
+    """For layouts that already use our key names: every tensor of `build()`'s state dict (built
+    on the meta device) taken from `source` with its shape checked; every other source key must
+    match an `ignored` prefix."""
+    with torch.device("meta"):
+        expected = build().state_dict()
+    keys = KeyConsumer(source, ignored)
+    out = take_expected(keys, expected)
+    keys.finish()
     return out

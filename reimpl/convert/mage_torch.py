@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import torch
 
-from reimpl.convert.common import KeyConsumer, take_expected
+from reimpl.convert.common import KeyConsumer, copy_matching, take_expected
 from reimpl.networks.mage import MageConfig, MageNetwork
 from reimpl.tokenizers.vqgan import VQGANConfig, VQGANTokenizer
 
@@ -63,12 +63,7 @@ def convert_mage_vqgan(checkpoint: Mapping[str, Any], config: VQGANConfig = VQGA
     key under `prefix` must be used; keys outside it are left for the caller."""
     state = unwrap(checkpoint)
     renamed = {taming_to_vqgan_name(k[len(prefix):]): v for k, v in state.items() if k.startswith(prefix)}
-    with torch.device("meta"):
-        expected = VQGANTokenizer(config).state_dict()
-    keys = KeyConsumer(renamed)
-    out = take_expected(keys, expected)
-    keys.finish()
-    return out
+    return copy_matching(renamed, lambda: VQGANTokenizer(config))
 
 
 def convert_mage_checkpoint(checkpoint: Mapping[str, Any], config: MageConfig = MageConfig(),

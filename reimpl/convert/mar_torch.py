@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import torch
 
-from reimpl.convert.common import KeyConsumer, take_expected
+from reimpl.convert.common import copy_matching
 from reimpl.networks.mar import MarConfig, MarNetwork
 from reimpl.tokenizers.kl_vae import KLVAEConfig, KLVAETokenizer
 
@@ -61,19 +61,10 @@ def convert_mar_checkpoint(checkpoint: Mapping[str, Any], config: MarConfig, pre
         tied = mask is state["fake_latent"] or mask.is_meta or torch.equal(mask, state["fake_latent"])
         if config.mask_is_fake_latent and not tied:
             raise CheckpointLayoutError("mask_token differs from fake_latent: not an eMIGM use_unsup_cfg checkpoint")
-    with torch.device("meta"):
-        expected = MarNetwork(config).state_dict()
-    keys = KeyConsumer(state)
-    out = take_expected(keys, expected)
-    keys.finish()
-    return out
+    return copy_matching(state, lambda: MarNetwork(config))
 
 
 def convert_kl_vae(checkpoint: Mapping[str, Any], config: KLVAEConfig = KLVAEConfig()) -> dict:
     state = checkpoint.get("model", checkpoint.get("state_dict", checkpoint))
-    with torch.device("meta"):
-        expected = KLVAETokenizer(config).state_dict()
-    keys = KeyConsumer(state, {"loss.": "LDM training loss (LPIPS / discriminator), not part of the autoencoder"})
-    out = take_expected(keys, expected)
-    keys.finish()
-    return out
+    return copy_matching(state, lambda: KLVAETokenizer(config),
+                         {"loss.": "LDM training loss (LPIPS / discriminator), not part of the autoencoder"})

@@ -9,16 +9,11 @@ from typing import Mapping
 
 import torch
 
-from reimpl.convert.common import KeyConsumer, take_expected
+from reimpl.convert.common import copy_matching
 from reimpl.tokenizers.vqgan import VQGANConfig, VQGANTokenizer
 
 
 def convert_maskgit_torch_port(state_dict: Mapping[str, torch.Tensor], config: VQGANConfig = VQGANConfig()) -> dict:
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], Mapping):
         state_dict = state_dict["state_dict"]
-    with torch.device("meta"):
-        expected = VQGANTokenizer(config).state_dict()
-    keys = KeyConsumer(state_dict)
-    out = take_expected(keys, expected)
-    keys.finish()
-    return out
+    return copy_matching(state_dict, lambda: VQGANTokenizer(config))

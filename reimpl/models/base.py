@@ -51,6 +51,11 @@ class GenerativeModel(abc.ABC):
         """
 
     def to(self, device: torch.device | str) -> "GenerativeModel":
+        """Moves the `network` and `tokenizer` modules when the model has them."""
+        for part in ("network", "tokenizer"):
+            module = getattr(self, part, None)
+            if module is not None:
+                module.to(device)
         return self
 
 
@@ -82,11 +87,6 @@ class TokenGridModel(GenerativeModel):
         side = int(network.config.num_tokens**0.5)
         self.grid = (side, side)
         self.problem = TokenProblem(network.config.num_tokens, network.mask_token_id, null_label)
-
-    def to(self, device):
-        self.network.to(device)
-        self.tokenizer.to(device)
-        return self
 
     @torch.no_grad()
     def sample_grid(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:

@@ -41,11 +41,6 @@ class LatentMaskedModel(GenerativeModel):
         self.side = int(config.num_tokens**0.5)
         self.problem = LatentProblem(config.num_tokens, config.token_dim, config.null_label)
 
-    def to(self, device):
-        self.network.to(device)
-        self.tokenizer.to(device)
-        return self
-
     @torch.no_grad()
     def sample_latents(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
         """(B, C, h, w) scaled latents; sample i from its own generator seeded with seeds[i].

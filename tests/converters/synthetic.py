@@ -35,3 +35,16 @@ class StateDictBuilder:
         self.norm(f"{prefix}.norm", channels)
         for name in ("q", "k", "v", "proj_out"):
             self.conv(f"{prefix}.{name}", channels, channels, 1)
+
+    def linear(self, prefix: str, c_in: int, c_out: int) -> None:
+        self.put(f"{prefix}.weight", c_out, c_in)
+        self.put(f"{prefix}.bias", c_out)
+
+    def vit_block(self, prefix: str, dim: int, mlp_ratio: int = 4) -> None:
+        """timm `Block` with a fused, biased qkv (MAE, MAGE, MAR, eMIGM)."""
+        self.norm(f"{prefix}.norm1", dim)
+        self.linear(f"{prefix}.attn.qkv", dim, 3 * dim)
+        self.linear(f"{prefix}.attn.proj", dim, dim)
+        self.norm(f"{prefix}.norm2", dim)
+        self.linear(f"{prefix}.mlp.fc1", dim, mlp_ratio * dim)
+        self.linear(f"{prefix}.mlp.fc2", mlp_ratio * dim, dim)

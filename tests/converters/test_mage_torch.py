@@ -22,18 +22,6 @@ def official_mage_layout(b: StateDictBuilder, width: int, depth: int, dec_width:
                          vocab: int = 2025, tokens: int = 256, patch: int = 16) -> None:
     """MaskedGenerativeEncoderViT.state_dict() without the VQGAN."""
 
-    def vit_block(prefix: str, dim: int) -> None:
-        b.norm(f"{prefix}.norm1", dim)
-        b.put(f"{prefix}.attn.qkv.weight", 3 * dim, dim)
-        b.put(f"{prefix}.attn.qkv.bias", 3 * dim)
-        b.put(f"{prefix}.attn.proj.weight", dim, dim)
-        b.put(f"{prefix}.attn.proj.bias", dim)
-        b.norm(f"{prefix}.norm2", dim)
-        b.put(f"{prefix}.mlp.fc1.weight", 4 * dim, dim)
-        b.put(f"{prefix}.mlp.fc1.bias", 4 * dim)
-        b.put(f"{prefix}.mlp.fc2.weight", dim, 4 * dim)
-        b.put(f"{prefix}.mlp.fc2.bias", dim)
-
     b.put("cls_token", 1, 1, width)
     b.put("pos_embed", 1, tokens + 1, width)
     b.put("mask_token", 1, 1, dec_width)
@@ -45,12 +33,12 @@ def official_mage_layout(b: StateDictBuilder, width: int, depth: int, dec_width:
     b.state["token_emb.position_ids"] = torch.arange(tokens + 1)[None]
     b.conv("patch_embed.proj", 3, width, patch)
     for i in range(depth):
-        vit_block(f"blocks.{i}", width)
+        b.vit_block(f"blocks.{i}", width)
     b.norm("norm", width)
     b.put("decoder_embed.weight", dec_width, width)
     b.put("decoder_embed.bias", dec_width)
     for i in range(dec_depth):
-        vit_block(f"decoder_blocks.{i}", dec_width)
+        b.vit_block(f"decoder_blocks.{i}", dec_width)
     b.norm("decoder_norm", dec_width)
     b.put("decoder_pred.weight", patch * patch * 3, dec_width)
     b.put("decoder_pred.bias", patch * patch * 3)

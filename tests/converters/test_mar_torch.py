@@ -20,52 +20,36 @@ def official_backbone_layout(b: StateDictBuilder, width: int, depth: int, token_
                              head_depth: int, classes: int, tokens: int, buffer: int, emigm: bool) -> None:
     """`MAR(...)` / `eMIGM(..., use_unsup_cfg=True)` state_dict(), MLP ratio 4, qkv bias."""
 
-    def vit_block(prefix: str) -> None:
-        b.norm(f"{prefix}.norm1", width)
-        b.put(f"{prefix}.attn.qkv.weight", 3 * width, width)
-        b.put(f"{prefix}.attn.qkv.bias", 3 * width)
-        b.put(f"{prefix}.attn.proj.weight", width, width)
-        b.put(f"{prefix}.attn.proj.bias", width)
-        b.norm(f"{prefix}.norm2", width)
-        b.put(f"{prefix}.mlp.fc1.weight", 4 * width, width)
-        b.put(f"{prefix}.mlp.fc1.bias", 4 * width)
-        b.put(f"{prefix}.mlp.fc2.weight", width, 4 * width)
-        b.put(f"{prefix}.mlp.fc2.bias", width)
-
-    def linear(prefix: str, c_in: int, c_out: int) -> None:
-        b.put(f"{prefix}.weight", c_out, c_in)
-        b.put(f"{prefix}.bias", c_out)
-
     b.put("class_emb.weight", classes, width)
     b.put("fake_latent", 1, width)
-    linear("z_proj", token_dim, width)
+    b.linear("z_proj", token_dim, width)
     b.norm("z_proj_ln", width)
     b.put("encoder_pos_embed_learned", 1, tokens + buffer, width)
     for i in range(depth):
-        vit_block(f"encoder_blocks.{i}")
+        b.vit_block(f"encoder_blocks.{i}", width)
     b.norm("encoder_norm", width)
-    linear("decoder_embed", width, width)
+    b.linear("decoder_embed", width, width)
     if emigm:
         b.state["mask_token"] = b.state["fake_latent"]  # the same Parameter under two names
     else:
         b.put("mask_token", 1, 1, width)
     b.put("decoder_pos_embed_learned", 1, tokens + buffer, width)
     for i in range(depth):
-        vit_block(f"decoder_blocks.{i}")
+        b.vit_block(f"decoder_blocks.{i}", width)
     b.norm("decoder_norm", width)
     b.put("diffusion_pos_embed_learned", 1, tokens, width)
     net = "diffloss.net"
-    linear(f"{net}.time_embed.mlp.0", 256, head_width)
-    linear(f"{net}.time_embed.mlp.2", head_width, head_width)
-    linear(f"{net}.cond_embed", width, head_width)
-    linear(f"{net}.input_proj", token_dim, head_width)
+    b.linear(f"{net}.time_embed.mlp.0", 256, head_width)
+    b.linear(f"{net}.time_embed.mlp.2", head_width, head_width)
+    b.linear(f"{net}.cond_embed", width, head_width)
+    b.linear(f"{net}.input_proj", token_dim, head_width)
     for j in range(head_depth):
         b.norm(f"{net}.res_blocks.{j}.in_ln", head_width)
-        linear(f"{net}.res_blocks.{j}.mlp.0", head_width, head_width)
-        linear(f"{net}.res_blocks.{j}.mlp.2", head_width, head_width)
-        linear(f"{net}.res_blocks.{j}.adaLN_modulation.1", head_width, 3 * head_width)
-    linear(f"{net}.final_layer.linear", head_width, 2 * token_dim)
-    linear(f"{net}.final_layer.adaLN_modulation.1", head_width, 2 * head_width)
+        b.linear(f"{net}.res_blocks.{j}.mlp.0", head_width, head_width)
+        b.linear(f"{net}.res_blocks.{j}.mlp.2", head_width, head_width)
+        b.linear(f"{net}.res_blocks.{j}.adaLN_modulation.1", head_width, 3 * head_width)
+    b.linear(f"{net}.final_layer.linear", head_width, 2 * token_dim)
+    b.linear(f"{net}.final_layer.adaLN_modulation.1", head_width, 2 * head_width)
 
 
 def _toy_layout(name: str, seed: int = 0) -> dict:
