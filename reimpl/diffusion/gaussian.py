@@ -81,8 +81,10 @@ class GaussianDiffusion:
         mean = self._at(self.posterior_mean_coef1, t, x_t) * x_start + self._at(self.posterior_mean_coef2, t, x_t) * x_t
         return mean, self._at(self.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
 
-    def p_mean_variance(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, log variance) of p(x_{t-1} | x_t) from the network's [eps, v] output."""
+    def p_mean_variance(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+                        clip_x0: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log variance) of p(x_{t-1} | x_t) from the network's [eps, v] output; `clip_x0`
+        clamps the implied x0 to [-clip_x0, clip_x0] (ADM's `clip_denoised` for a latent range)."""
         eps, v = output.chunk(2, dim=-1)
         min_log = self._at(self.posterior_log_variance_clipped, t, x_t)
         max_log = self._at(torch.log(self.betas), t, x_t)
@@ -90,6 +92,8 @@ class GaussianDiffusion:
         log_variance = fraction * max_log + (1 - fraction) * min_log
         x_start = self._at(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - \
             self._at(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
+        if clip_x0:
+            x_start = x_start.clamp(-clip_x0, clip_x0)
         mean, _ = self.q_posterior(x_start, x_t, t)
         return mean, log_variance
 
@@ -108,13 +112,14 @@ class GaussianDiffusion:
 
     @torch.no_grad()
     def sample(self, denoiser: DenoiserFn, noise: torch.Tensor, draw_noise: Callable[[], torch.Tensor],
-               temperature: float = 1.0) -> torch.Tensor:
+               temperature: float = 1.0, clip_x0: float | None = None) -> torch.Tensor:
         """Ancestral sampling from x_T = noise; `draw_noise()` gives each step's fresh (N, C)
         normal draws (the sampler owns the generators); the noise is scaled by `temperature`."""
         x = noise
         for index in reversed(range(self.num_steps)):
             t = torch.full((x.shape[0],), index, device=x.device, dtype=torch.long)
-            mean, log_variance = self.p_mean_variance(denoiser(x, self.timestep_map.to(x.device)[t]), x, t)
+            output = denoiser(x, self.timestep_map.to(x.device)[t])
+            mean, log_variance = self.p_mean_variance(output, x, t, clip_x0)
             fresh = draw_noise()
             x = mean + (torch.exp(0.5 * log_variance) * fresh * temperature if index > 0 else 0.0)
         return x

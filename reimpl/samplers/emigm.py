@@ -80,6 +80,7 @@ class EmigmSamplerConfig:
     solver_steps: int = 8
     diffusion_steps: int = 100  # the DDPM path only
     temperature: float = 1.0  # the DDPM path only
+    clip_x0: float = 0.0  # the DDPM path only; see MarSamplerConfig
     reveal_seed: int = 0
 
 
@@ -148,7 +149,7 @@ class EmigmSampler:
                                             generators, count)
             else:
                 sampled = ddpm_tokens(network.head, z[:batch][picked], z_uncond, scale, config.diffusion_steps,
-                                      config.temperature, generators, count)
+                                      config.temperature, generators, count, config.clip_x0)
             tokens = tokens.clone()
             tokens[picked] = sampled.to(tokens.dtype)
             mask = next_mask

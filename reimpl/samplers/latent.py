@@ -75,14 +75,15 @@ def solver_schedule(training_steps: int = 1000) -> DiscreteVPSchedule:
 
 
 def ddpm_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,
-                temperature: float, generators: list[torch.Generator], rows: int) -> torch.Tensor:
+                temperature: float, generators: list[torch.Generator], rows: int,
+                clip_x0: float | None = None) -> torch.Tensor:
     """MAR's `DiffLoss.sample` (DDPM over `steps` respaced steps, noise x temperature): one token
     per row of z_cond (B * rows, D), sample i's rows drawn from generators[i]."""
     dim = head.token_dim
     noise = per_sample_normal(generators, rows, dim, z_cond.device)
     return respaced_diffusion(steps).sample(
         guided_denoiser(head, z_cond, z_uncond, scale), noise,
-        lambda: per_sample_normal(generators, rows, dim, z_cond.device), temperature)
+        lambda: per_sample_normal(generators, rows, dim, z_cond.device), temperature, clip_x0)
 
 
 def dpm_solver_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,

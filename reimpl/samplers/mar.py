@@ -31,6 +31,10 @@ class MarSamplerConfig:
     cfg_schedule: Literal["linear", "constant"] = "linear"
     temperature: float = 1.0
     diffusion_steps: int = 100
+    # Off (0) as officially (`clip_denoised=False`). The first respaced step is t = 999, where
+    # x0 = (x - sqrt(1 - a) eps) / sqrt(a) amplifies any eps error 20,000-fold; an undertrained
+    # model (the toy) needs the implied x0 clamped to a latent range.
+    clip_x0: float = 0.0
 
 
 @SAMPLERS.register("mar")
@@ -71,7 +75,7 @@ class MarSampler:
             if rows:  # more steps than tokens leaves some steps with nothing to reveal
                 z_uncond = z[batch:][to_predict] if guided else None
                 sampled = ddpm_tokens(network.head, z[:batch][to_predict], z_uncond, scale, config.diffusion_steps,
-                                      config.temperature, generators, rows)
+                                      config.temperature, generators, rows, config.clip_x0)
                 tokens = tokens.clone()
                 tokens[to_predict] = sampled.to(tokens.dtype)
             mask = next_mask

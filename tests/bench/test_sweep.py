@@ -28,6 +28,18 @@ def test_full_run_keys_and_presets_are_axes(results_dir):
     assert len(preset) == len(PRESETS["maskgit-standard"]["steps"]) * len(PRESETS["maskgit-standard"]["guidance"])
 
 
+def test_emigm_interval_preset_sweeps_iterations_and_the_cfg_interval(results_dir):
+    from bench.report import network_evaluations
+
+    points = plan({"model": "toy-emigm", "sweep.preset": "emigm-interval"})
+    grid = sorted((p.run.sampler_config["steps"], p.run.sampler_config["cfg_t_max"]) for p in points)
+    assert grid == [(s, t) for s in (8, 16) for t in (0.3, 0.6, 1.0)]
+    assert {p.run.sampler_config["cfg_t_min"] for p in points} == {0.1}
+    nfe = {(p.run.sampler_config["steps"], p.run.sampler_config["cfg_t_max"]):
+           network_evaluations(p.run.sampler_config, "emigm") for p in points}
+    assert nfe[(16, 0.3)] == 19 and nfe[(16, 1.0)] > nfe[(16, 0.6)] > nfe[(16, 0.3)]
+
+
 def test_sampler_name_swaps_the_decoder_and_its_axes(results_dir):
     points = plan({"model": "toy-maskgit", "sampler.name": "halton", "sweep.preset": "sampler-steps",
                    "sweep.guidance": "[0,2]"})

