@@ -28,7 +28,9 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.latent import LatentNetwork, LatentProblem, conditions, ddpm_tokens, dpm_solver_tokens
+from reimpl.samplers.latent import (
+    LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens, dpm_solver_tokens,
+)
 
 EPS = 1e-5
 
@@ -120,8 +122,7 @@ class EmigmSampler:
         counts = torch.Generator().manual_seed(config.reveal_seed)
         grid = time_grid(config.steps)
         guided_steps = guided_iterations(config.steps, config.cfg, config.cfg_t_min, config.cfg_t_max)
-        tokens = torch.zeros(batch, length, problem.token_dim, device=device)
-        mask = torch.ones(batch, length, dtype=torch.bool, device=device)
+        tokens, mask = blank_canvas(batch, problem, device)
         for step in range(config.steps):
             unknown = int(mask[0].sum())
             if unknown == 0:

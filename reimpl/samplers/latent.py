@@ -35,6 +35,12 @@ class LatentNetwork(Protocol):
     def head(self) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]: ...
 
 
+def blank_canvas(batch: int, problem: LatentProblem, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where both samplers start: all-zero tokens (B, L, C), every position masked (B, L)."""
+    tokens = torch.zeros(batch, problem.num_tokens, problem.token_dim, device=device)
+    return tokens, torch.ones(batch, problem.num_tokens, dtype=torch.bool, device=device)
+
+
 def per_sample_normal(generators: list[torch.Generator], rows: int, dim: int, device) -> torch.Tensor:
     """(B * rows, dim) standard normals, sample i's `rows` rows from generators[i] (on the CPU)."""
     return torch.cat([torch.randn(rows, dim, generator=g) for g in generators]).to(device)

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.latent import LatentNetwork, LatentProblem, conditions, ddpm_tokens
+from reimpl.samplers.latent import LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +61,7 @@ class MarSampler:
         batch, device = len(generators), labels.device
         orders = torch.stack([torch.randperm(length, generator=g) for g in generators]).to(device)
         rank = torch.empty_like(orders).scatter_(1, orders, torch.arange(length, device=device).expand(batch, -1))
-        tokens = torch.zeros(batch, length, problem.token_dim, device=device)
-        mask = torch.ones(batch, length, dtype=torch.bool, device=device)
+        tokens, mask = blank_canvas(batch, problem, device)
         guided = config.cfg != 1.0
         for step in range(config.steps):
             z = conditions(network, tokens, mask, labels, problem.null_label, guided)

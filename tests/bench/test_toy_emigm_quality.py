@@ -5,23 +5,18 @@ margin in FID, and are recognisably their class (accuracy reported beside the to
 
 import pytest
 
-from bench.config import parse_overrides
-from bench.run import execute, resolve
+from tests.bench.toy_runs import metric_values
 
 pytestmark = pytest.mark.slow
 
+MODELS = ("toy-emigm", "toy-mar", "toy-random-tokens", "toy-class-mean")
 SETTINGS = ("num_samples=500", "eval.reference_images=5000")
 
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    out = {}
-    for model in ("toy-emigm", "toy-mar", "toy-random-tokens", "toy-class-mean"):
-        record = execute(resolve(parse_overrides([f"model={model}", *SETTINGS])), results, progress=False, log=print)
-        out[model] = {key: entry["value"] for key, entry in record["metrics"].items()}
-        print(model, out[model])
-    return out
+    return {model: metric_values(results, f"model={model}", *SETTINGS) for model in MODELS}
 
 
 @pytest.mark.parametrize("model", ["toy-emigm", "toy-mar"])

@@ -8,8 +8,7 @@
 
 import pytest
 
-from bench.config import parse_overrides
-from bench.run import execute, resolve
+from tests.bench.toy_runs import metric_values
 
 pytestmark = pytest.mark.slow
 
@@ -21,19 +20,12 @@ def results(tmp_path_factory):
     return tmp_path_factory.mktemp("results")
 
 
-def _metrics(results, *overrides):
-    record = execute(resolve(parse_overrides(list(overrides))), results, progress=False, log=print)
-    values = {key: entry["value"] for key, entry in record["metrics"].items()}
-    print(overrides[0], values)
-    return values
-
-
 def test_toy_mage_beats_the_trivial_baselines(results):
-    fids = {model: _metrics(results, f"model={model}", *SETTINGS)["fid"]
+    fids = {model: metric_values(results, f"model={model}", *SETTINGS)["fid"]
             for model in ("toy-mage", "toy-random-tokens", "toy-class-mean")}
     assert fids["toy-mage"] < 0.5 * min(fids["toy-random-tokens"], fids["toy-class-mean"])
 
 
 def test_linear_probe_beats_a_random_encoder_by_a_wide_margin(results):
-    scores = _metrics(results, "model=toy-mage", "task=linear-probe")
+    scores = metric_values(results, "model=toy-mage", "task=linear-probe")
     assert scores["linear_probe_top1"] >= scores["linear_probe_top1_random_init"] + 0.10

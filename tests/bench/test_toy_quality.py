@@ -7,23 +7,18 @@
 
 import pytest
 
-from bench.config import parse_overrides
-from bench.run import execute, resolve
+from tests.bench.toy_runs import metric_values
 
 pytestmark = pytest.mark.slow
 
+MODELS = ("toy-vq-reconstruction", "toy-shuffled-colour", "toy-random-tokens", "toy-maskgit")
 SETTINGS = ("num_samples=2000", "eval.reference_images=10000")
 
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    out = {}
-    for model in ("toy-vq-reconstruction", "toy-shuffled-colour", "toy-random-tokens", "toy-maskgit"):
-        record = execute(resolve(parse_overrides([f"model={model}", *SETTINGS])), results, progress=False, log=print)
-        out[model] = {key: entry["value"] for key, entry in record["metrics"].items()}
-        print(model, out[model])
-    return out
+    return {model: metric_values(results, f"model={model}", *SETTINGS) for model in MODELS}
 
 
 def test_reconstructions_beat_shuffled_colours(scores):

@@ -5,8 +5,7 @@ than the seed-to-seed spread; three seeds each, 500 samples against 5,000 refere
 
 import pytest
 
-from bench.config import parse_overrides
-from bench.run import execute, resolve
+from tests.bench.toy_runs import metric_entries
 
 pytestmark = pytest.mark.slow
 
@@ -14,9 +13,7 @@ SETTINGS = ("num_samples=500", "eval.reference_images=5000", "seeds=3", "sampler
 
 
 def _fid(results, *overrides):
-    record = execute(resolve(parse_overrides([*overrides, *SETTINGS])), results, progress=False, log=print)
-    entry = record["metrics"]["fid"]
-    print(overrides, entry["value"], entry["std"])
+    entry = metric_entries(results, *overrides, *SETTINGS)["fid"]
     return entry["value"], entry["std"]
 
 
