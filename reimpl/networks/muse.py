@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reimpl.layers import attention
+
 
 @dataclasses.dataclass(frozen=True)
 class MuseConfig:
@@ -107,7 +109,7 @@ class CosineSimAttention(nn.Module):
         mask = None
         if context_valid is not None:
             mask = F.pad(context_valid, (1, 0), value=True)[:, None, None, :]  # (B, 1, 1, 1+S): null always visible
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=self.scale)
+        out = attention(query, key, value, mask=mask, scale=self.scale)
         return self.to_out(out.transpose(1, 2).reshape(batch, length, -1))
 
 
