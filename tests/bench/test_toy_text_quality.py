@@ -14,9 +14,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the committed toy-muse (5000 CPU steps, linear guidance schedule) peaks at guidance 3 (caption accuracy "
-    "0.002 / 0.448 / 0.538 / 0.386 at guidance 0 / 1 / 3 / 5, 500 samples); a cascade that keeps rising to 5 should "
-    "make this pass -- "
+    reason="the committed toy-muse (16000 CPU steps, linear guidance schedule) peaks at guidance 3 (caption accuracy "
+    "0.006 / 0.808 / 0.850 / 0.756 at guidance 0 / 1 / 3 / 5, 500 samples): the super-res stage guided at 5 paints "
+    "stray blobs; a cascade that keeps rising to 5 should make this pass -- "
     "then drop the marker",
 )
 def test_caption_accuracy_rises_with_guidance(tmp_path):
