@@ -5,6 +5,7 @@ random number from the per-sample generators it is given."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, ClassVar, Protocol
 
 import torch
@@ -50,6 +51,22 @@ def unconditional(conditions: Any, problem: TokenProblem) -> Any:
     if problem.null_label is None:
         raise ValueError("guidance needs a model trained with a null class or an empty prompt")
     return torch.full_like(conditions, problem.null_label)
+
+
+def restrict_to_plausible(guided: torch.Tensor, cond: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Contrastive decoding's adaptive plausibility constraint (Li et al., ACL 2023,
+    arXiv 2210.15097, eq. 2) applied to guided logits: only ids whose conditional probability
+    is at least `alpha` times the most likely id's stay candidates; the others get -inf.
+
+    Guidance extrapolates cond - uncond, and where both models find a token unlikely that
+    difference is noise; scaled by s > 1 it can lift such a token to the top. alpha = 0 is
+    plain guidance. guided, cond: (..., K) logits.
+    """
+    if alpha <= 0:
+        return guided
+    log_prob = cond.float().log_softmax(-1)
+    floor = log_prob.amax(-1, keepdim=True) + math.log(alpha)
+    return guided.masked_fill(log_prob < floor, float("-inf"))
 
 
 class Sampler(Protocol):

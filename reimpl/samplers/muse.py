@@ -19,6 +19,12 @@ the scale grows with decoding progress, so early tokens are drawn with little or
 (Chang et al. 2023, as MAR §5 describes following it): s_i = 1 + (s - 1) * r_i with r_i the
 fraction of tokens known after step i; scales <= 1 stay constant (0 remains unconditional).
 
+`plausibility_alpha` (0 = off, as lucidrains) is an extension for strong guidance: while the
+scale exceeds 1, only ids with p_cond >= alpha * max p_cond may be drawn (the adaptive
+plausibility constraint of contrastive decoding, Li et al. ACL 2023, whose alpha is 0.1).
+Extrapolating cond - uncond otherwise lifts ids both models find unlikely; on the toy cascade
+at scale 5 these are stray blobs of other colours and broken shapes (README, MUSE section).
+
 Differences from the reference, on purpose: random numbers come from per-sample generators
 (image i depends on its seed alone); Gumbel noise is drawn only over the kept top-k logits,
 the same distribution as noising all V of them after the -inf fill.
@@ -33,7 +39,8 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.base import TokenProblem, concat_conditions, condition_device, per_sample_gumbel, per_sample_uniform, unconditional
+from reimpl.samplers.base import (TokenProblem, concat_conditions, condition_device, per_sample_gumbel, per_sample_uniform,
+                                  restrict_to_plausible, unconditional)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +53,9 @@ class MuseSamplerConfig:
     can_remask_prev_masked: bool = False
     use_token_critic: bool = True  # when the model has a critic
     critic_noise_scale: float = 1.0
+    # > 0: candidates limited to ids with p_cond >= alpha * max p_cond while the scale is above 1
+    # (contrastive decoding's plausibility constraint; not in lucidrains' code; see the module docstring)
+    plausibility_alpha: float = 0.0
 
 
 @SAMPLERS.register("muse")
@@ -60,6 +70,8 @@ class MuseSampler:
     def __init__(self, config: MuseSamplerConfig):
         if config.steps < 1:
             raise ValueError(f"steps={config.steps}: need at least 1")
+        if not 0 <= config.plausibility_alpha < 1:
+            raise ValueError("plausibility_alpha must be in [0, 1)")
         if not 0 <= config.topk_filter_thres < 1:
             raise ValueError("topk_filter_thres must be in [0, 1)")
         if config.temperature < 0:
@@ -74,8 +86,9 @@ class MuseSampler:
         after = 0 if step == steps - 1 else max(int(math.cos((step + 1) / (steps - 1) * math.pi / 2) * length), 1)
         return 1 + (scale - 1) * (1 - after / length)
 
-    def _guided(self, network, tokens, conditions, problem, self_cond, scale: float):
-        """(logits (B, L, V), conditional embedding (B, L, D)) with cond and null in one forward."""
+    def _guided(self, network, tokens, conditions, problem, self_cond, scale: float, alpha: float = 0.0):
+        """(logits (B, L, V), conditional embedding (B, L, D)) with cond and null in one forward;
+        alpha > 0 applies the plausibility constraint when the scale extrapolates (s > 1)."""
         negative = conditions.get("negative") if isinstance(conditions, dict) else None
         positive = {k: v for k, v in conditions.items() if k != "negative"} if negative is not None else conditions
         if scale == 1:
@@ -85,7 +98,10 @@ class MuseSampler:
         logits, embed = network(torch.cat([tokens, tokens]), concat_conditions(positive, null),
                                 self_cond=doubled, return_embed=True)
         cond, uncond = logits.chunk(2)
-        return uncond + (cond - uncond) * scale, embed.chunk(2)[0]
+        guided = uncond + (cond - uncond) * scale
+        if scale > 1:
+            guided = restrict_to_plausible(guided, cond, alpha)
+        return guided, embed.chunk(2)[0]
 
     @torch.no_grad()
     def sample(self, network, conditions, problem: TokenProblem, generators: list[torch.Generator],
@@ -104,7 +120,8 @@ class MuseSampler:
             remask = scores.topk(num_masked, dim=-1).indices  # (B, n)
             tokens = tokens.scatter(1, remask, problem.mask_token_id)
             scale = self.scale_at(step, length)
-            logits, embed = self._guided(network, tokens, conditions, problem, self_cond, scale)
+            logits, embed = self._guided(network, tokens, conditions, problem, self_cond, scale,
+                                         config.plausibility_alpha)
             logits = logits.float()
             self_cond = embed if self_conditioning else None
             keep = math.ceil((1 - config.topk_filter_thres) * logits.shape[-1])

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from reimpl.samplers.base import TokenProblem
+from reimpl.samplers.base import TokenProblem, restrict_to_plausible
 from reimpl.samplers.muse import MuseSampler, MuseSamplerConfig
 
 L, V, MASK = 16, 10, 10
@@ -121,3 +121,42 @@ def test_linear_guidance_grows_with_the_fraction_of_known_tokens():
     assert {constant.scale_at(step, 256) for step in range(6)} == {5.0}
     unconditional = MuseSampler(MuseSamplerConfig(steps=6, guidance_scale=0.0, guidance_schedule="linear"))
     assert {unconditional.scale_at(step, 256) for step in range(6)} == {0.0}
+
+
+class ContrastNetwork:
+    """With the text id 1 is likely and id 2 unlikely; the null prompt favours id 3 and finds
+    id 2 even less likely, so cond - null is largest exactly where neither model would draw."""
+
+    self_conditioning = False
+
+    def __call__(self, tokens, conditions, self_cond=None, return_embed=False):
+        text = conditions["valid"].any(-1)  # (B,)
+        logits = torch.zeros(len(tokens), L, V)
+        logits[:, :, 1] = 4.0
+        logits[:, :, 2] = torch.where(text, -2.0, -6.0)[:, None]
+        logits[:, :, 3] = torch.where(text, 0.0, 8.0)[:, None]
+        return (logits, torch.zeros(len(tokens), L, 3)) if return_embed else logits
+
+
+@pytest.mark.parametrize("alpha, scale, expected", [
+    (0.0, 5.0, 2),  # plain guidance: 5 * (-2 - -6) lifts id 2 (p_cond ~ 0.002) above id 1
+    (0.1, 5.0, 1),  # the constraint leaves ids with p_cond >= 0.1 max p_cond: only id 1 here
+    (0.1, 1.0, 1),  # the conditional model alone
+    (0.1, 0.0, 3),  # scale <= 1 interpolates: no constraint, so 0 stays the null model (p_cond(3) < 0.1 max)
+])
+def test_plausibility_constraint_applies_only_when_guidance_extrapolates(alpha, scale, expected):
+    config = MuseSamplerConfig(steps=3, guidance_scale=scale, temperature=0.0, topk_filter_thres=0.0,
+                               plausibility_alpha=alpha)
+    tokens = MuseSampler(config).sample(ContrastNetwork(), _conditions(2), PROBLEM, _generators(2))
+    assert (tokens == expected).all()
+
+
+def test_restrict_to_plausible_keeps_ids_above_alpha_times_the_best():
+    cond = torch.tensor([0.5, 0.3, 0.04, 0.16]).log()
+    guided = torch.tensor([0.0, 1.0, 9.0, 2.0])
+    kept = restrict_to_plausible(guided, cond, alpha=0.1)  # floor: 0.05
+    assert torch.equal(kept.isfinite(), torch.tensor([True, True, False, True]))
+    assert torch.equal(kept[kept.isfinite()], guided[[0, 1, 3]])
+    assert torch.equal(restrict_to_plausible(guided, cond, alpha=0.0), guided)
+    with pytest.raises(ValueError, match="plausibility_alpha"):
+        MuseSampler(MuseSamplerConfig(plausibility_alpha=1.0))
