@@ -109,6 +109,29 @@ def train(
     return {**logged, "train_seconds": time.perf_counter() - start}
 
 
+class WeightAverage:
+    """An exponential moving average of a network's parameters (`averaged = decay * averaged
+    + (1 - decay) * current` after every optimizer step), as MAR's `update_ema` keeps it.
+    Pass `update` as `train(..., after_step=...)`, then `copy_to(network)` for the averaged weights."""
+
+    def __init__(self, network: torch.nn.Module, decay: float):
+        if not 0 < decay < 1:
+            raise ValueError(f"EMA decay {decay}: must be in (0, 1)")
+        self.decay = decay
+        self.network = network
+        self.averaged = [p.detach().clone() for p in network.parameters()]
+
+    @torch.no_grad()
+    def update(self, step: int = 0) -> None:
+        for averaged, current in zip(self.averaged, self.network.parameters()):
+            averaged.lerp_(current.detach(), 1 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self, network: torch.nn.Module) -> None:
+        for averaged, target in zip(self.averaged, network.parameters()):
+            target.copy_(averaged)
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, extra: dict | None = None) -> None:
     """Weights as safetensors with the architecture config (and anything else) in metadata."""
     path = Path(path)

@@ -18,7 +18,6 @@ EMA 0.9999 of every weight (the EMA is what gets saved and evaluated).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Iterator
 
@@ -26,7 +25,7 @@ import torch
 
 from reimpl.diffusion.gaussian import GaussianDiffusion, cosine_betas
 from reimpl.networks.mar import MarNetwork
-from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.loop import OptimConfig, WeightAverage, train
 from reimpl.recipes.mage import mask_and_drop, truncated_normal_ratio
 from reimpl.samplers.emigm import mask_fraction
 
@@ -82,7 +81,7 @@ def train_mar(network: MarNetwork, batches: Iterator[tuple[torch.Tensor, torch.T
     """batches yields (moments (B, 2C, h, w), labels (B,)); on return the network holds the EMA weights."""
     generator = torch.Generator().manual_seed(config.optim.seed)
     diffusion = GaussianDiffusion(cosine_betas())
-    ema = copy.deepcopy(network).requires_grad_(False)
+    ema = WeightAverage(network, config.ema_decay)
     null_label = network.config.null_label
 
     def loss_fn(model, batch, step):
@@ -101,12 +100,7 @@ def train_mar(network: MarNetwork, batches: Iterator[tuple[torch.Tensor, torch.T
         loss = diffusion.training_losses(lambda x, steps: network.head(x, steps, z), target, t, noise).mean()
         return loss, {"loss": loss.item(), "masked": float(mask.float().mean())}
 
-    @torch.no_grad()
-    def update_ema(step: int) -> None:
-        for averaged, current in zip(ema.parameters(), network.parameters()):
-            averaged.lerp_(current, 1 - config.ema_decay)
-
     logged = train(network, loss_fn, batches, config.optim, progress=progress, description="train mar",
-                   after_step=update_ema)
-    network.load_state_dict(ema.state_dict())
+                   after_step=ema.update)
+    ema.copy_to(network)
     return logged

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from reimpl.networks.maskgit import MaskGitNetwork
-from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.loop import OptimConfig, WeightAverage, train
 from reimpl.samplers.schedules import mask_ratio
 
 
@@ -30,6 +30,8 @@ class MaskGitTrainConfig:
     schedule: str = "cosine"
     label_smoothing: float = 0.1
     class_dropout: float = 0.0
+    # > 0: the saved weights are an EMA of the trained ones (not in the official recipe)
+    ema_decay: float = 0.0
 
 
 def random_masks(batch: int, length: int, schedule: str, generator: torch.Generator) -> torch.Tensor:
@@ -62,4 +64,9 @@ def train_maskgit(
         accuracy = (logits[masked].argmax(-1) == ids[masked]).float().mean()
         return loss, {"loss": loss.item(), "acc": accuracy.item()}
 
-    return train(network, loss_fn, batches, config.optim, progress=progress, description="train maskgit")
+    ema = WeightAverage(network, config.ema_decay) if config.ema_decay else None
+    logged = train(network, loss_fn, batches, config.optim, progress=progress, description="train maskgit",
+                   after_step=ema.update if ema else None)
+    if ema:
+        ema.copy_to(network)
+    return logged

@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 @pytest.mark.parametrize(
     "card, extra",
     [("toy-vqgan", ("optim.steps=3", "train_images=64", "optim.batch_size=8")),
-     ("toy-maskgit", ("optim.steps=3", "train_images=64", "optim.batch_size=8")),
+     ("toy-maskgit", ("optim.steps=3", "train_images=64", "optim.batch_size=8", "ema_decay=0.5")),
      ("toy-mage", ("optim.steps=3", "train_images=64", "optim.batch_size=8", "optim.compile=false"))],
 )
 def test_card_recipes_write_weights_and_a_report(tmp_path, card, extra):
@@ -21,6 +21,8 @@ def test_card_recipes_write_weights_and_a_report(tmp_path, card, extra):
     assert done.returncode == 0, done.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["sha256"] in done.stdout and report["recipe"]["optim"]["steps"] == 3
+    if card == "toy-maskgit":  # a recipe-level override reaches the recipe (and its record)
+        assert report["recipe"]["ema_decay"] == 0.5
     assert len(load_file(str(out))) > 10
 
 

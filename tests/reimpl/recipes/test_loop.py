@@ -40,3 +40,23 @@ def test_a_failing_compile_falls_back_to_the_same_eager_training(monkeypatch):
         fallback, fallback_log = _fit(OptimConfig(steps=50, batch_size=64, learning_rate=0.05, compile=True))
     assert fallback_log["loss"] == pytest.approx(eager_log["loss"]) and eager_log["loss"] < 0.1
     assert torch.equal(fallback.weight, eager.weight)
+
+
+def test_weight_average_follows_the_ema_recursion():
+    from reimpl.recipes.loop import WeightAverage
+
+    network = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        network.weight.fill_(0.0)
+    ema = WeightAverage(network, decay=0.9)
+    for value in (1.0, 1.0, 3.0):
+        with torch.no_grad():
+            network.weight.fill_(value)
+        ema.update()
+    # 0 -> 0.1 -> 0.19 -> 0.9 * 0.19 + 0.1 * 3 = 0.471
+    assert network.weight.item() == 3.0  # the trained weights are left alone ...
+    target = torch.nn.Linear(1, 1, bias=False)
+    ema.copy_to(target)
+    assert target.weight.item() == pytest.approx(0.471)  # ... until the average is copied out
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(network, decay=1.0)
