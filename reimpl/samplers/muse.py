@@ -18,6 +18,9 @@ Self-conditioning feeds the previous step's conditional embedding back in.
 the scale grows with decoding progress, so early tokens are drawn with little or no guidance
 (Chang et al. 2023, as MAR §5 describes following it): s_i = 1 + (s - 1) * r_i with r_i the
 fraction of tokens known after step i; scales <= 1 stay constant (0 remains unconditional).
+`guidance_schedule="linear-from-zero"` is open-muse's v2 `linear` (`MaskGiTUViT.generate2` in
+muse/modeling_transformer_v2.py): s_i = linspace(0, s, T)[i] for every s, so step 0 is drawn
+unconditionally even at s = 1.
 
 `plausibility_alpha` (0 = off, as lucidrains) is an extension for strong guidance: while the
 scale exceeds 1, only ids with p_cond >= alpha * max p_cond may be drawn (the adaptive
@@ -49,7 +52,7 @@ class MuseSamplerConfig:
     temperature: float = 1.0
     topk_filter_thres: float = 0.9
     guidance_scale: float = 3.0  # lucidrains' cond_scale
-    guidance_schedule: Literal["constant", "linear"] = "constant"
+    guidance_schedule: Literal["constant", "linear", "linear-from-zero"] = "constant"
     can_remask_prev_masked: bool = False
     use_token_critic: bool = True  # when the model has a critic
     critic_noise_scale: float = 1.0
@@ -65,7 +68,8 @@ class MuseSampler:
 
     @staticmethod
     def forwards_per_step(config: dict) -> int:
-        return 1 if config.get("guidance_scale", 3.0) == 1 else 2  # s = 1 is the conditional model alone
+        ramps = config.get("guidance_schedule", "constant") == "linear-from-zero"
+        return 1 if config.get("guidance_scale", 3.0) == 1 and not ramps else 2  # s = 1 is the conditional model alone
 
     def __init__(self, config: MuseSamplerConfig):
         if config.steps < 1:
@@ -81,6 +85,8 @@ class MuseSampler:
     def scale_at(self, step: int, length: int) -> float:
         """The guidance scale of step `step` (see the module docstring)."""
         scale, steps = self.config.guidance_scale, self.config.steps
+        if self.config.guidance_schedule == "linear-from-zero":
+            return scale * step / max(steps - 1, 1)
         if self.config.guidance_schedule == "constant" or scale <= 1:
             return scale
         after = 0 if step == steps - 1 else max(int(math.cos((step + 1) / (steps - 1) * math.pi / 2) * length), 1)

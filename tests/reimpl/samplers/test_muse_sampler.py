@@ -123,6 +123,15 @@ def test_linear_guidance_grows_with_the_fraction_of_known_tokens():
     assert {unconditional.scale_at(step, 256) for step in range(6)} == {0.0}
 
 
+def test_linear_from_zero_is_open_muse_linspace_at_every_scale():
+    for scale in (1.0, 5.0):
+        sampler = MuseSampler(MuseSamplerConfig(steps=5, guidance_scale=scale, guidance_schedule="linear-from-zero"))
+        assert [sampler.scale_at(step, 256) for step in range(5)] == pytest.approx(
+            torch.linspace(0, scale, 5).tolist())
+    assert MuseSampler.forwards_per_step({"guidance_scale": 1.0, "guidance_schedule": "linear-from-zero"}) == 2
+    assert MuseSampler.forwards_per_step({"guidance_scale": 1.0, "guidance_schedule": "linear"}) == 1
+
+
 class ContrastNetwork:
     """With the text id 1 is likely and id 2 unlikely; the null prompt favours id 3 and finds
     id 2 even less likely, so cond - null is largest exactly where neither model would draw."""
