@@ -12,13 +12,13 @@ per layer and top-k filtering; aMUSEd's UVit2D adds convolutional res blocks
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import statistics
 import tempfile
 import time
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -58,13 +58,15 @@ def build_ours(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
     return run
 
 
-def _tiny_t5_dir(width: int) -> str:
-    """muse-maskgit-pytorch reads a T5 config by name at construction; offline, a local one."""
+@contextlib.contextmanager
+def _tiny_t5_dir(width: int) -> Iterator[str]:
+    """muse-maskgit-pytorch reads a T5 config by name at construction; offline, a local one,
+    removed once the transformer is built."""
     from transformers import T5Config
 
-    folder = Path(tempfile.mkdtemp(prefix="mgm-t5-"))
-    T5Config(d_model=width, d_kv=16, d_ff=2 * width, num_layers=1, num_heads=2, vocab_size=32).save_pretrained(folder)
-    return str(folder)
+    with tempfile.TemporaryDirectory(prefix="mgm-t5-") as folder:
+        T5Config(d_model=width, d_kv=16, d_ff=2 * width, num_layers=1, num_heads=2, vocab_size=32).save_pretrained(folder)
+        yield folder
 
 
 class _TokensOut(torch.nn.Module):
@@ -84,10 +86,11 @@ class _TokensOut(torch.nn.Module):
 def build_muse_maskgit_pytorch(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
     from muse_maskgit_pytorch import MaskGit, MaskGitTransformer, VQGanVAE
 
-    transformer = MaskGitTransformer(
-        num_tokens=config.codebook_size, seq_len=config.tokens, dim=config.width, depth=config.depth,
-        heads=config.heads, dim_head=config.width // config.heads, ff_mult=4, t5_name=_tiny_t5_dir(config.width),
-    )
+    with _tiny_t5_dir(config.width) as t5_dir:
+        transformer = MaskGitTransformer(
+            num_tokens=config.codebook_size, seq_len=config.tokens, dim=config.width, depth=config.depth,
+            heads=config.heads, dim_head=config.width // config.heads, ff_mult=4, t5_name=t5_dir,
+        )
     vae = VQGanVAE(dim=16, codebook_size=config.codebook_size, layers=1)  # only its codebook size is read
     maskgit = MaskGit(image_size=32, transformer=transformer, vae=vae).eval()
     side = int(config.tokens**0.5)
