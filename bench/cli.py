@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserFacingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished shards are kept; rerun the same command to continue", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # a training run says where its snapshot is; sampling keeps shards
+        print(f"interrupted: {stop}" if str(stop) else
+              "interrupted: finished shards are kept; rerun the same command to continue", file=sys.stderr)
         return 130
 
 

@@ -8,7 +8,10 @@
 
 A card's `recipe` names the recipe and its settings; overrides change them for one run.
 Weights go to the card's committed path (or --out) with a JSON report beside them; the
-printed sha256 is what checkpoints.yaml must list to adopt them.
+printed sha256 is what checkpoints.yaml must list to adopt them. An interrupted run (Ctrl-C,
+SIGTERM, a crash) leaves `<out>.resume.pt`, refreshed every 5 minutes: the same command resumes
+from it and ends with the weights an uninterrupted run gives; it is removed once the weights are
+written.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from bench.checkpoints import REPO_ROOT, get_feature_net_card, load_all_cards, resolve_file, sha256_of
 from bench.config import apply_overrides, field, to_dict
 from bench.errors import BadOverrideError, UnknownNameError
+from reimpl.recipes.snapshot import Snapshot
 from reimpl.registry import did_you_mean
 
 
@@ -102,7 +106,8 @@ def _nested(config_cls: type, settings: Mapping[str, Any]) -> Any:
     return apply_overrides(config_cls(), flat, scope="recipe")
 
 
-def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     from reimpl.recipes.loop import save_checkpoint
     from reimpl.recipes.vqgan import VQTrainConfig, recipe_notes, train_vqgan
     from reimpl.tokenizers import TOKENIZERS
@@ -114,12 +119,13 @@ def train_vqgan_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     tokenizer = TOKENIZERS.get(card.family)(card.architecture)
     pool = toy_image_pool(card, train_images)
     batches = (b.float() / 255.0 for b in random_batches(pool, config.optim.batch_size, config.optim.seed))
-    logged = train_vqgan(tokenizer, batches, config, progress)
+    logged = train_vqgan(tokenizer, batches, config, progress, snapshot)
     save_checkpoint(out, tokenizer, tokenizer.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged, "notes": recipe_notes(config)}
 
 
-def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     from reimpl.models.maskgit import network_config
     from reimpl.networks.maskgit import MaskGitNetwork
     from reimpl.recipes.loop import save_checkpoint
@@ -132,13 +138,14 @@ def train_maskgit_card(card: Any, settings: Mapping[str, Any], out: Path, progre
     torch.manual_seed(config.optim.seed)
     network = MaskGitNetwork(network_config(card.architecture))
     batches = random_batches(ids, config.optim.batch_size, config.optim.seed, labels)
-    logged = train_maskgit(network, batches, config, progress)
+    logged = train_maskgit(network, batches, config, progress, snapshot)
     save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256}
 
 
-def train_muse_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_muse_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     """The text encoder and every stage of a toy MUSE cascade, trained together on the toy
     captions: the base stage on tokens of the images area-downsampled to its resolution, the
     super-res stage on full-resolution tokens given the base-resolution tokens."""
@@ -165,13 +172,14 @@ def train_muse_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
     order = random_batches(torch.arange(train_images), config.optim.batch_size, config.optim.seed)
     batches = ({"texts": [captions[i] for i in picks.tolist()], "base": base_ids[picks], "superres": full_ids[picks],
                 "lowres": base_ids[picks]} for picks in order)
-    logged = train_muse(cascade, batches, config, progress)
+    logged = train_muse(cascade, batches, config, progress, snapshot)
     save_checkpoint(out, cascade, config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256}
 
 
-def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     """MAGE pre-training on the frozen tokenizer's ids of the toy train split (no labels: the
     recipe is self-supervised)."""
     from reimpl.models.mage import network_config
@@ -185,13 +193,14 @@ def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
     ids, _, tokenizer_sha256 = _card_token_data(card, train_images)  # no labels: self-supervised
     torch.manual_seed(config.optim.seed)
     network = MageNetwork(network_config(card.architecture))
-    logged = train_mage(network, random_batches(ids, config.optim.batch_size, config.optim.seed), config, progress)
+    logged = train_mage(network, random_batches(ids, config.optim.batch_size, config.optim.seed), config, progress, snapshot)
     save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256}
 
 
-def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     """TOAST on the card's frozen base MaskGIT (its `transformer` file), on the toy train split."""
     from reimpl.models.maskgit import network_config
     from reimpl.models.unlockmgm import toast_config
@@ -209,13 +218,14 @@ def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     load_checkpoint(resolve_file(card.name, base_spec), base)
     torch.manual_seed(config.optim.seed)
     model = ToastMaskGit(base, toast_config(card.architecture))
-    logged = train_toast(model, random_batches(ids, config.optim.batch_size, config.optim.seed, labels), config, progress)
+    logged = train_toast(model, random_batches(ids, config.optim.batch_size, config.optim.seed, labels), config, progress, snapshot)
     save_checkpoint(out, model.toast, model.toast.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256, "base_sha256": base_spec.sha256}
 
 
-def train_kl_vae_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_kl_vae_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     """The KL autoencoder on the toy train split at scale 1; the measured latent scale is reported
     for the card's `architecture.scale_factor`."""
     from reimpl.recipes.kl_vae import KLTrainConfig, latent_std, recipe_notes, train_kl_vae
@@ -229,7 +239,7 @@ def train_kl_vae_card(card: Any, settings: Mapping[str, Any], out: Path, progres
     tokenizer = TOKENIZERS.get(card.family)({**card.architecture, "scale_factor": 1.0})
     pool = toy_image_pool(card, train_images)
     batches = (b.float() / 255.0 for b in random_batches(pool, config.optim.batch_size, config.optim.seed))
-    logged = train_kl_vae(tokenizer, batches, config, progress)
+    logged = train_kl_vae(tokenizer, batches, config, progress, snapshot)
     std = latent_std(tokenizer, pool[:4000])
     save_checkpoint(out, tokenizer, tokenizer.config, {"recipe": to_dict(config)})
     print(f"latent std {std:.4f}: set architecture.scale_factor: {1 / std:.4f} on card {card.name}")
@@ -237,7 +247,8 @@ def train_kl_vae_card(card: Any, settings: Mapping[str, Any], out: Path, progres
             "latent_std": std, "scale_factor": 1 / std}
 
 
-def train_mar_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool) -> dict:
+def train_mar_card(card: Any, settings: Mapping[str, Any], out: Path, progress: bool,
+                     snapshot: Snapshot | None = None) -> dict:
     """MAR / eMIGM on cached KL moments of the toy train split and of its horizontal flips (the
     `main_cache.py` cache, drawn at random per image as `CachedFolder` does)."""
     from reimpl.models.mar import network_config
@@ -264,7 +275,7 @@ def train_mar_card(card: Any, settings: Mapping[str, Any], out: Path, progress: 
 
     torch.manual_seed(config.optim.seed)
     network = MarNetwork(network_config(card.architecture))
-    logged = train_mar(network, batches(), config, tokenizer.config.scale_factor, progress)
+    logged = train_mar(network, batches(), config, tokenizer.config.scale_factor, progress, snapshot)
     save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256}
@@ -331,8 +342,11 @@ def train_card_command(overrides: Mapping[str, str], out: str | None, progress: 
     spec = next(f for f in card.files if (f.role == output_role if output_role else
                                           f.role in ("weights", "tokenizer", "transformer")))
     target = Path(out) if out else REPO_ROOT / spec.path
-    report = CARD_RECIPES[recipe](card, settings, target, progress)
+    fingerprint = json.dumps({"card": name, "recipe": recipe, "settings": settings}, sort_keys=True, default=str)
+    snapshot = Snapshot(target.with_name(f"{target.name}.resume.pt"), fingerprint)
+    report = CARD_RECIPES[recipe](card, settings, target, progress, snapshot)
     _finish(target, {"card": name, **report}, spec.sha256, name)
+    snapshot.path.unlink(missing_ok=True)
     return 0
 
 

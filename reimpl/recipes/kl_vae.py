@@ -16,6 +16,7 @@ from typing import Iterator
 import torch
 
 from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.snapshot import Snapshot
 from reimpl.tokenizers.kl_vae import KLVAETokenizer
 
 
@@ -43,7 +44,7 @@ def gaussian_kl(moments: torch.Tensor) -> torch.Tensor:
 
 
 def train_kl_vae(tokenizer: KLVAETokenizer, batches: Iterator[torch.Tensor], config: KLTrainConfig,
-                 progress: bool = True) -> dict[str, float]:
+                 progress: bool = True, snapshot: Snapshot | None = None) -> dict[str, float]:
     """batches yields float images (B, 3, H, W) in [0, 1]; the tokenizer's scale stays 1 while training."""
     if tokenizer.config.scale_factor != 1.0:
         raise ValueError("train with scale_factor 1.0 and set the measured scale on the card afterwards")
@@ -61,7 +62,8 @@ def train_kl_vae(tokenizer: KLVAETokenizer, batches: Iterator[torch.Tensor], con
         loss = nll + config.kl_weight * kl
         return loss, {"loss": loss.item(), "l1": absolute.mean().item(), "kl": kl.item()}
 
-    return train(model, loss_fn, batches, config.optim, progress=progress, description="train kl-vae")
+    return train(model, loss_fn, batches, config.optim, progress=progress, description="train kl-vae",
+                 snapshot=snapshot, state={"generator": generator})
 
 
 class _WithLogVariance(torch.nn.Module):

@@ -1,21 +1,28 @@
 """The training loop shared by the recipes: accelerate for device and mixed precision,
-linear warm-up then cosine decay, gradient clipping, a progress bar, and checkpoints as
-safetensors carrying their config."""
+linear warm-up then cosine decay, gradient clipping, a progress bar, resume snapshots
+(reimpl/recipes/snapshot.py), and checkpoints as safetensors carrying their config."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import contextlib
 import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
+
+from reimpl.recipes.snapshot import Snapshot, StopRequests, load_snapshot, save_snapshot
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised after a stop signal once the step in flight has finished and its snapshot is written."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +67,13 @@ def train(
     progress: bool = True,
     description: str = "train",
     after_step: Callable[[int], None] | None = None,
+    snapshot: Snapshot | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Run `config.steps` optimizer steps; return the last step's logged values and timing."""
+    """Run `config.steps` optimizer steps; return the last step's logged values and timing.
+
+    With `snapshot`, resume from it when it exists and keep it up to date (see snapshot.py);
+    `state` names the recipe's other stateful objects (generators, EMA, tensors updated in place)."""
     from accelerate import Accelerator
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
@@ -76,35 +88,57 @@ def train(
                   {"params": [p for p in trainable if id(p) in exempt and id(p) in ids], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, config))
+    parts, state = {"model": model, "optimizer": optimizer, "schedule": schedule}, dict(state or {})
+    first, resumed = load_snapshot(snapshot, parts, state) if snapshot is not None else (0, {})
+    logged: dict[str, float] = dict(resumed.get("logged", {}))
+    if first:
+        for _ in range(first):  # the iterators draw from their own seeded generators: replaying is exact
+            next(batches)
+        torch.set_rng_state(resumed["torch_rng"])
+        if progress:
+            print(f"{description}: resuming at step {first} of {config.steps} from {snapshot.path}")
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     # The compiled wrapper only runs the forward; weights stay in `model`, so checkpoints keep their key names.
     forward = torch.compile(model) if config.compile else model
-    logged: dict[str, float] = {}
-    start = time.perf_counter()
-    bar = tqdm(range(config.steps), desc=description, disable=not progress)
-    for step in bar:
-        batch = next(batches)
-        with accelerator.autocast():
-            try:
-                loss, logged = loss_fn(forward, batch, step)
-            except Exception as error:  # noqa: BLE001 -- compile failures surface at the first call, typed by backend
-                if forward is model or step > 0:
-                    raise
-                # e.g. no C++ compiler for the inductor backend: the same training, only slower
-                warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); training without it")
-                forward = model
-                loss, logged = loss_fn(forward, batch, step)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if config.grad_clip:
-            accelerator.clip_grad_norm_(trainable, config.grad_clip)
-        optimizer.step()
-        schedule.step()
-        if after_step is not None:
-            after_step(step)
-        if step % 10 == 0:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+    start = time.perf_counter() - resumed.get("seconds", 0.0)
+    last_saved = time.perf_counter()
+
+    def save(finished: int) -> None:
+        save_snapshot(snapshot, finished, parts, state, {"logged": logged, "seconds": time.perf_counter() - start})
+
+    stops = StopRequests() if snapshot is not None else contextlib.nullcontext()
+    bar = tqdm(range(first, config.steps), initial=first, total=config.steps, desc=description, disable=not progress)
+    with stops:
+        for step in bar:
+            batch = next(batches)
+            with accelerator.autocast():
+                try:
+                    loss, logged = loss_fn(forward, batch, step)
+                except Exception as error:  # noqa: BLE001 -- compile failures surface at the first call, typed by backend
+                    if forward is model or step > 0:
+                        raise
+                    # e.g. no C++ compiler for the inductor backend: the same training, only slower
+                    warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); training without it")
+                    forward = model
+                    loss, logged = loss_fn(forward, batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if config.grad_clip:
+                accelerator.clip_grad_norm_(trainable, config.grad_clip)
+            optimizer.step()
+            schedule.step()
+            if after_step is not None:
+                after_step(step)
+            if step % 10 == 0:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+            if snapshot is not None and (stops.requested or step + 1 == config.steps
+                                         or time.perf_counter() - last_saved >= snapshot.every_seconds):
+                save(step + 1)
+                last_saved = time.perf_counter()
+                if stops.requested and step + 1 < config.steps:
+                    raise TrainingInterrupted(f"{description} stopped after step {step + 1} of {config.steps}; "
+                                              f"rerun the same command to resume from {snapshot.path}")
     model.eval()
     return {**logged, "train_seconds": time.perf_counter() - start}
 
@@ -125,6 +159,14 @@ class WeightAverage:
     def update(self, step: int = 0) -> None:
         for averaged, current in zip(self.averaged, self.network.parameters()):
             averaged.lerp_(current.detach(), 1 - self.decay)
+
+    def state_dict(self) -> dict[str, list[torch.Tensor]]:
+        return {"averaged": [averaged.clone() for averaged in self.averaged]}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: Mapping[str, list[torch.Tensor]]) -> None:
+        for averaged, saved in zip(self.averaged, state["averaged"], strict=True):
+            averaged.copy_(saved)
 
     @torch.no_grad()
     def copy_to(self, network: torch.nn.Module) -> None:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from reimpl.networks.mage import MageNetwork
 from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.snapshot import Snapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,7 @@ def mask_and_drop(batch: int, length: int, ratio: float, drop_ratio: float,
 
 
 def train_mage(network: MageNetwork, batches: Iterator[torch.Tensor], config: MageTrainConfig,
-               progress: bool = True) -> dict[str, float]:
+               progress: bool = True, snapshot: Snapshot | None = None) -> dict[str, float]:
     """batches yields token ids (B, L) of the frozen tokenizer."""
     generator = torch.Generator().manual_seed(config.optim.seed)
     if config.mask_ratio_min < network.config.drop_ratio:
@@ -75,7 +76,7 @@ def train_mage(network: MageNetwork, batches: Iterator[torch.Tensor], config: Ma
         return loss, {"loss": loss.item(), "acc": accuracy.item(), "ratio": ratio}
 
     return train(_TrainingForward(network), loss_fn, batches, config.optim, progress=progress,
-                 description="train mage")
+                 description="train mage", snapshot=snapshot, state={"generator": generator})
 
 
 class _TrainingForward(torch.nn.Module):

@@ -26,6 +26,7 @@ import torch
 from reimpl.diffusion.gaussian import GaussianDiffusion, cosine_betas
 from reimpl.networks.mar import MarNetwork
 from reimpl.recipes.loop import OptimConfig, WeightAverage, train
+from reimpl.recipes.snapshot import Snapshot
 from reimpl.recipes.mage import mask_and_drop, truncated_normal_ratio
 from reimpl.samplers.emigm import mask_fraction
 
@@ -77,7 +78,7 @@ def tokens_from_moments(moments: torch.Tensor, scale_factor: float, generator: t
 
 
 def train_mar(network: MarNetwork, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], config: MarTrainConfig,
-              scale_factor: float, progress: bool = True) -> dict[str, float]:
+              scale_factor: float, progress: bool = True, snapshot: Snapshot | None = None) -> dict[str, float]:
     """batches yields (moments (B, 2C, h, w), labels (B,)); on return the network holds the EMA weights."""
     generator = torch.Generator().manual_seed(config.optim.seed)
     diffusion = GaussianDiffusion(cosine_betas())
@@ -101,6 +102,6 @@ def train_mar(network: MarNetwork, batches: Iterator[tuple[torch.Tensor, torch.T
         return loss, {"loss": loss.item(), "masked": float(mask.float().mean())}
 
     logged = train(network, loss_fn, batches, config.optim, progress=progress, description="train mar",
-                   after_step=ema.update)
+                   after_step=ema.update, snapshot=snapshot, state={"generator": generator, "ema": ema})
     ema.copy_to(network)
     return logged

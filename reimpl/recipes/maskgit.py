@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from reimpl.networks.maskgit import MaskGitNetwork
 from reimpl.recipes.loop import OptimConfig, WeightAverage, train
+from reimpl.recipes.snapshot import Snapshot
 from reimpl.samplers.schedules import mask_ratio
 
 
@@ -45,6 +46,7 @@ def random_masks(batch: int, length: int, schedule: str, generator: torch.Genera
 def train_maskgit(
     network: MaskGitNetwork, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], config: MaskGitTrainConfig,
     progress: bool = True,
+    snapshot: Snapshot | None = None,
 ) -> dict[str, float]:
     """batches yields (token ids (B, L), labels (B,))."""
     generator = torch.Generator().manual_seed(config.optim.seed)
@@ -66,7 +68,8 @@ def train_maskgit(
 
     ema = WeightAverage(network, config.ema_decay) if config.ema_decay else None
     logged = train(network, loss_fn, batches, config.optim, progress=progress, description="train maskgit",
-                   after_step=ema.update if ema else None)
+                   after_step=ema.update if ema else None, snapshot=snapshot,
+                   state={"generator": generator, **({"ema": ema} if ema else {})})
     if ema:
         ema.copy_to(network)
     return logged

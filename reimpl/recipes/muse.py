@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from reimpl.models.muse import MuseCascade, MuseStage
 from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.snapshot import Snapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ def stage_loss(stage: MuseStage, ids: torch.Tensor, conditions: dict, config: Mu
 
 
 def train_muse(cascade: MuseCascade, batches: Iterator[dict], config: MuseTrainConfig,
-               progress: bool = True) -> dict[str, float]:
+               progress: bool = True, snapshot: Snapshot | None = None) -> dict[str, float]:
     """batches yield {"texts": [B str], "base": (B, Lb) ids, "superres": (B, Ls) ids, "lowres": (B, Lc) ids}."""
     generator = torch.Generator().manual_seed(config.optim.seed)
     rng = random.Random(config.optim.seed)
@@ -84,4 +85,5 @@ def train_muse(cascade: MuseCascade, batches: Iterator[dict], config: MuseTrainC
             logged = {**logged, **{f"sr_{k}": v for k, v in sr_logged.items()}}
         return loss, logged
 
-    return train(cascade, loss_fn, batches, config.optim, progress=progress, description="train muse")
+    return train(cascade, loss_fn, batches, config.optim, progress=progress, description="train muse",
+                 snapshot=snapshot, state={"generator": generator, "rng": rng})

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from reimpl.networks.toast import ToastMaskGit
 from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.snapshot import Snapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +56,7 @@ def corrupt(ids: torch.Tensor, substitutes: torch.Tensor, mask_id: int, rate: fl
 
 
 def train_toast(model: ToastMaskGit, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], config: ToastTrainConfig,
-                progress: bool = True) -> dict[str, float]:
+                progress: bool = True, snapshot: Snapshot | None = None) -> dict[str, float]:
     """batches yields (token ids (B, L), labels (B,)); only model.toast trains."""
     generator = torch.Generator().manual_seed(config.optim.seed)
     base = model.base  # frozen; like the official loop it stays in train mode (dropout on where configured)
@@ -78,4 +79,4 @@ def train_toast(model: ToastMaskGit, batches: Iterator[tuple[torch.Tensor, torch
         return correction + variational, {"loss": correction.item(), "var": variational.item(), "fixed": fixed.item()}
 
     return train(model, loss_fn, batches, config.optim, parameters=list(model.toast.parameters()),
-                 progress=progress, description="train toast")
+                 progress=progress, description="train toast", snapshot=snapshot, state={"generator": generator})

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from reimpl.recipes.loop import OptimConfig, train
+from reimpl.recipes.snapshot import Snapshot
 from reimpl.tokenizers.vqgan import VQGANTokenizer
 
 
@@ -60,7 +61,8 @@ def entropy_loss(z_e: torch.Tensor, codes: torch.Tensor, temperature: float) -> 
 
 
 def train_vqgan(
-    tokenizer: VQGANTokenizer, images: Iterator[torch.Tensor], config: VQTrainConfig, progress: bool = True
+    tokenizer: VQGANTokenizer, images: Iterator[torch.Tensor], config: VQTrainConfig, progress: bool = True,
+    snapshot: Snapshot | None = None,
 ) -> dict[str, float]:
     """images yields float batches in [0, 1] (B, 3, H, W)."""
     codebook = tokenizer.quantize.embedding.weight
@@ -104,5 +106,8 @@ def train_vqgan(
                     cluster_sum[dead], cluster_size[dead] = picks, 1.0
                 usage[dead] = usage.sum() / codebook.shape[0]
 
+    running = {"usage": usage}
+    if config.ema_codebook is not None:
+        running.update(cluster_size=cluster_size, cluster_sum=cluster_sum)
     return train(tokenizer, loss_fn, images, config.optim, progress=progress, description="train vqgan",
-                 after_step=after_step)
+                 after_step=after_step, snapshot=snapshot, state=running)
