@@ -44,7 +44,7 @@ def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path, monke
     from bench.cli import main
     from reimpl.recipes.loop import WeightAverage
 
-    # compile off: two compiled runs in one process already differ in the last bits, resumed or not;
+    # compile off: two compiled runs already differ in the last bits, resumed or not (README);
     # fp32: accelerate keeps one precision per process, and other tests in this one train in fp32
     args = ["train", "model=toy-maskgit", "optim.steps=5", "train_images=64", "optim.batch_size=8", "ema_decay=0.5",
             "optim.compile=false", "optim.mixed_precision=no", "--quiet"]
