@@ -193,7 +193,8 @@ def train_mage_card(card: Any, settings: Mapping[str, Any], out: Path, progress:
     ids, _, tokenizer_sha256 = _card_token_data(card, train_images)  # no labels: self-supervised
     torch.manual_seed(config.optim.seed)
     network = MageNetwork(network_config(card.architecture))
-    logged = train_mage(network, random_batches(ids, config.optim.batch_size, config.optim.seed), config, progress, snapshot)
+    batches = random_batches(ids, config.optim.batch_size, config.optim.seed)
+    logged = train_mage(network, batches, config, progress, snapshot)
     save_checkpoint(out, network, network.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256}
@@ -218,7 +219,8 @@ def train_toast_card(card: Any, settings: Mapping[str, Any], out: Path, progress
     load_checkpoint(resolve_file(card.name, base_spec), base)
     torch.manual_seed(config.optim.seed)
     model = ToastMaskGit(base, toast_config(card.architecture))
-    logged = train_toast(model, random_batches(ids, config.optim.batch_size, config.optim.seed, labels), config, progress, snapshot)
+    batches = random_batches(ids, config.optim.batch_size, config.optim.seed, labels)
+    logged = train_toast(model, batches, config, progress, snapshot)
     save_checkpoint(out, model.toast, model.toast.config, {"recipe": to_dict(config)})
     return {"recipe": to_dict(config), "train_images": train_images, "final": logged,
             "tokenizer_sha256": tokenizer_sha256, "base_sha256": base_spec.sha256}

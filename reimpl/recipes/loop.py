@@ -115,7 +115,8 @@ def train(
             with accelerator.autocast():
                 try:
                     loss, logged = loss_fn(forward, batch, step)
-                except Exception as error:  # noqa: BLE001 -- compile failures surface at the first call, typed by backend
+                # compile failures surface at the first call, typed by backend
+                except Exception as error:  # noqa: BLE001
                     if forward is model or step > 0:
                         raise
                     # e.g. no C++ compiler for the inductor backend: the same training, only slower
