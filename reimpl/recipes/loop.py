@@ -89,6 +89,8 @@ def train(
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, config))
     parts, state = {"model": model, "optimizer": optimizer, "schedule": schedule}, dict(state or {})
+    if accelerator.scaler is not None:  # fp16 on a GPU: the loss scale is part of the run's state
+        parts["scaler"] = accelerator.scaler
     first, resumed = load_snapshot(snapshot, parts, state) if snapshot is not None else (0, {})
     logged: dict[str, float] = dict(resumed.get("logged", {}))
     if first:

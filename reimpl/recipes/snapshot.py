@@ -84,7 +84,7 @@ def load_snapshot(snapshot: Snapshot, parts: Mapping[str, Any], state: Mapping[s
     path = Path(snapshot.path)
     if not path.is_file():
         return 0, {}
-    payload = torch.load(path, weights_only=True)
+    payload = torch.load(path, map_location="cpu", weights_only=True)  # loads replace tensors in place, on their devices
     if payload["fingerprint"] != snapshot.fingerprint:
         raise SnapshotMismatchError(
             f"{path} holds a resume snapshot of a training run with other settings",
