@@ -306,7 +306,7 @@ def _card_tokenizer(card: Any) -> tuple[torch.nn.Module, str | None]:
     return tokenizer, weights.sha256
 
 
-CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool], dict]] = {
+CARD_RECIPES: dict[str, Callable[[Any, Mapping[str, Any], Path, bool, Snapshot | None], dict]] = {
     "vqgan": train_vqgan_card,
     "maskgit": train_maskgit_card,
     "muse": train_muse_card,
