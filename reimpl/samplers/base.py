@@ -53,6 +53,26 @@ def unconditional(conditions: Any, problem: TokenProblem) -> Any:
     return torch.full_like(conditions, problem.null_label)
 
 
+def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, scale: float, classifier_prior: float = 0.0) -> torch.Tensor:
+    """Classifier-free guidance over ids: log p_null + s (log p_cond - log p_null) (Ho & Salimans
+    2022, eq. 6, on logits as lucidrains' `forward_with_cond_scale` writes it). cond, uncond: (..., K).
+
+    The guided distribution is p_cond * r^(s-1) with r = p_cond / p_null, the implicit
+    classifier's likelihood ratio, which has no bound where the null model rules an id out.
+    `classifier_prior` = pi > 0 (an extension of this suite, used while s > 1) takes the null as
+    the mixture (1 - pi) p_uncond + pi p_cond: the marginal in which the prompt has prior pi, so
+    the implicit classifier pi p_cond / p_null is a probability and r <= 1 / pi. An id then gains
+    at most (s - 1) log(1 / pi) nats over its conditional log-probability. Returns logits (log-probs
+    when pi > 0).
+    """
+    if classifier_prior <= 0 or scale <= 1:
+        return uncond + (cond - uncond) * scale
+    log_cond = cond.float().log_softmax(-1)
+    log_null = torch.logaddexp(uncond.float().log_softmax(-1) + math.log1p(-classifier_prior),
+                               log_cond + math.log(classifier_prior))
+    return log_null + (log_cond - log_null) * scale
+
+
 def restrict_to_plausible(guided: torch.Tensor, cond: torch.Tensor, alpha: float) -> torch.Tensor:
     """Contrastive decoding's adaptive plausibility constraint (Li et al., ACL 2023,
     arXiv 2210.15097, eq. 2) applied to guided logits: only ids whose conditional probability

@@ -28,6 +28,12 @@ plausibility constraint of contrastive decoding, Li et al. ACL 2023, whose alpha
 Extrapolating cond - uncond otherwise lifts ids both models find unlikely; on the toy cascade
 at scale 5 these are stray blobs of other colours and broken shapes (README, MUSE section).
 
+`classifier_prior` (0 = off, as lucidrains) is a second extension: while the scale exceeds 1,
+the null distribution is mixed with that share of the conditional one, which caps the implicit
+classifier's likelihood ratio p_cond / p_null at 1 / prior (`guided_logits`). Plain guidance
+favours ids the null model rules out; on the toy cascade it repaints thin shapes in a
+neighbouring hue (red stripes magenta) and caption accuracy falls from scale 3 to 5 (README).
+
 Differences from the reference, on purpose: random numbers come from per-sample generators
 (image i depends on its seed alone); Gumbel noise is drawn only over the kept top-k logits,
 the same distribution as noising all V of them after the -inf fill.
@@ -42,8 +48,8 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.base import (TokenProblem, concat_conditions, condition_device, per_sample_gumbel, per_sample_uniform,
-                                  restrict_to_plausible, unconditional)
+from reimpl.samplers.base import (TokenProblem, concat_conditions, condition_device, guided_logits, per_sample_gumbel,
+                                  per_sample_uniform, restrict_to_plausible, unconditional)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +65,9 @@ class MuseSamplerConfig:
     # > 0: candidates limited to ids with p_cond >= alpha * max p_cond while the scale is above 1
     # (contrastive decoding's plausibility constraint; not in lucidrains' code; see the module docstring)
     plausibility_alpha: float = 0.0
+    # > 0: guidance against the null mixed with this share of the conditional model, which bounds
+    # how far guidance lifts an id the null model rules out (`guided_logits`; not in lucidrains' code)
+    classifier_prior: float = 0.0
 
 
 @SAMPLERS.register("muse")
@@ -76,6 +85,8 @@ class MuseSampler:
             raise ValueError(f"steps={config.steps}: need at least 1")
         if not 0 <= config.plausibility_alpha < 1:
             raise ValueError("plausibility_alpha must be in [0, 1)")
+        if not 0 <= config.classifier_prior < 1:
+            raise ValueError("classifier_prior must be in [0, 1)")
         if not 0 <= config.topk_filter_thres < 1:
             raise ValueError("topk_filter_thres must be in [0, 1)")
         if config.temperature < 0:
@@ -92,9 +103,11 @@ class MuseSampler:
         after = 0 if step == steps - 1 else max(int(math.cos((step + 1) / (steps - 1) * math.pi / 2) * length), 1)
         return 1 + (scale - 1) * (1 - after / length)
 
-    def _guided(self, network, tokens, conditions, problem, self_cond, scale: float, alpha: float = 0.0):
+    def _guided(self, network, tokens, conditions, problem, self_cond, scale: float, alpha: float = 0.0,
+                prior: float = 0.0):
         """(logits (B, L, V), conditional embedding (B, L, D)) with cond and null in one forward;
-        alpha > 0 applies the plausibility constraint when the scale extrapolates (s > 1)."""
+        when the scale extrapolates (s > 1), alpha > 0 applies the plausibility constraint and
+        prior > 0 the bounded classifier of `guided_logits`."""
         negative = conditions.get("negative") if isinstance(conditions, dict) else None
         positive = {k: v for k, v in conditions.items() if k != "negative"} if negative is not None else conditions
         if scale == 1:
@@ -104,7 +117,7 @@ class MuseSampler:
         logits, embed = network(torch.cat([tokens, tokens]), concat_conditions(positive, null),
                                 self_cond=doubled, return_embed=True)
         cond, uncond = logits.chunk(2)
-        guided = uncond + (cond - uncond) * scale
+        guided = guided_logits(cond, uncond, scale, prior)
         if scale > 1:
             guided = restrict_to_plausible(guided, cond, alpha)
         return guided, embed.chunk(2)[0]
@@ -127,7 +140,7 @@ class MuseSampler:
             tokens = tokens.scatter(1, remask, problem.mask_token_id)
             scale = self.scale_at(step, length)
             logits, embed = self._guided(network, tokens, conditions, problem, self_cond, scale,
-                                         config.plausibility_alpha)
+                                         config.plausibility_alpha, config.classifier_prior)
             logits = logits.float()
             self_cond = embed if self_conditioning else None
             keep = math.ceil((1 - config.topk_filter_thres) * logits.shape[-1])

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from reimpl.samplers.base import TokenProblem, restrict_to_plausible
+from reimpl.samplers.base import TokenProblem, guided_logits, restrict_to_plausible
 from reimpl.samplers.muse import MuseSampler, MuseSamplerConfig
 
 L, V, MASK = 16, 10, 10
@@ -147,15 +147,16 @@ class ContrastNetwork:
         return (logits, torch.zeros(len(tokens), L, 3)) if return_embed else logits
 
 
-@pytest.mark.parametrize("alpha, scale, expected", [
-    (0.0, 5.0, 2),  # plain guidance: 5 * (-2 - -6) lifts id 2 (p_cond ~ 0.002) above id 1
-    (0.1, 5.0, 1),  # the constraint leaves ids with p_cond >= 0.1 max p_cond: only id 1 here
-    (0.1, 1.0, 1),  # the conditional model alone
-    (0.1, 0.0, 3),  # scale <= 1 interpolates: no constraint, so 0 stays the null model (p_cond(3) < 0.1 max)
+@pytest.mark.parametrize("alpha, prior, scale, expected", [
+    (0.0, 0.0, 5.0, 2),  # plain guidance: 5 * (-2 - -6) lifts id 2 (p_cond ~ 0.002) above id 1
+    (0.1, 0.0, 5.0, 1),  # the constraint leaves ids with p_cond >= 0.1 max p_cond: only id 1 here
+    (0.0, 0.3, 5.0, 1),  # the bounded classifier: id 2 gains at most 4 log(1 / 0.3) nats over p_cond
+    (0.1, 0.3, 1.0, 1),  # the conditional model alone
+    (0.1, 0.3, 0.0, 3),  # scale <= 1 interpolates: neither applies, so 0 stays the null model (p_cond(3) < 0.1 max)
 ])
-def test_plausibility_constraint_applies_only_when_guidance_extrapolates(alpha, scale, expected):
+def test_guidance_extensions_apply_only_when_guidance_extrapolates(alpha, prior, scale, expected):
     config = MuseSamplerConfig(steps=3, guidance_scale=scale, temperature=0.0, topk_filter_thres=0.0,
-                               plausibility_alpha=alpha)
+                               plausibility_alpha=alpha, classifier_prior=prior)
     tokens = MuseSampler(config).sample(ContrastNetwork(), _conditions(2), PROBLEM, _generators(2))
     assert (tokens == expected).all()
 
@@ -169,3 +170,23 @@ def test_restrict_to_plausible_keeps_ids_above_alpha_times_the_best():
     assert torch.equal(restrict_to_plausible(guided, cond, alpha=0.0), guided)
     with pytest.raises(ValueError, match="plausibility_alpha"):
         MuseSampler(MuseSamplerConfig(plausibility_alpha=1.0))
+
+
+def test_classifier_prior_bounds_what_guidance_adds_to_the_conditional_log_prob():
+    cond = torch.tensor([[2.0, 1.0, -3.0, 0.0]])
+    uncond = torch.tensor([[2.0, 3.0, -12.0, 0.0]])  # the null model rules id 2 out
+    scale, prior = 5.0, 0.25
+    log_cond = cond.log_softmax(-1)
+    plain_gain = (scale - 1) * (log_cond - uncond.log_softmax(-1))  # (s - 1) log r before renormalising
+    bounded = guided_logits(cond, uncond, scale, prior)
+    gain = bounded - log_cond  # (s - 1) log(p_cond / p_null) <= (s - 1) log(1 / prior)
+    cap = (scale - 1) * math.log(1 / prior)
+    assert plain_gain[0, 2] > 30
+    assert gain.max() <= cap + 1e-5
+    assert gain[0, 2] == pytest.approx(cap, abs=0.05)  # at the cap where p_uncond ~ 0
+    assert guided_logits(cond, uncond, scale).argmax() == 2
+    assert bounded.argmax() == 0
+    assert torch.equal(guided_logits(cond, uncond, 1.0, prior), cond)  # s <= 1: plain interpolation
+    assert torch.equal(guided_logits(cond, uncond, scale, 0.0), uncond + (cond - uncond) * scale)
+    with pytest.raises(ValueError, match="classifier_prior"):
+        MuseSampler(MuseSamplerConfig(classifier_prior=1.0))
