@@ -46,6 +46,29 @@ def test_committed_artefacts_match_their_sha256():
                 assert card.remake
 
 
+def test_training_reports_describe_the_committed_weights_and_the_cards_recipe():
+    """`bench train` writes NAME.json beside NAME.safetensors; a copied-in weights file without its
+    report leaves a record of some other run (this caught toy-emigm's 10k-step report beside 40k weights)."""
+    import json
+
+    checked = 0
+    sections = load_all_cards()
+    for card in [c for section in sections.values() for c in section.values()]:
+        for spec in getattr(card, "files", ()):
+            report_path = REPO / Path(spec.path).with_suffix(".json") if spec.path else None
+            if report_path is None or not report_path.is_file():
+                continue
+            report = json.loads(report_path.read_text())
+            assert (report["sha256"], report["bytes"]) == (spec.sha256, spec.bytes), report_path
+            if report.get("card", card.name) != card.name:  # a shared file, e.g. toy-unlockmgm's frozen toy-maskgit
+                continue
+            card_optim = dict(getattr(card, "recipe", {}).get("optim", {}))
+            for key in ("steps", "batch_size", "mixed_precision"):
+                if key in card_optim:
+                    assert report["recipe"]["optim"][key] == card_optim[key], (card.name, key)
+            checked += 1
+    assert checked >= 5
+
 def test_unknown_card_field_is_rejected(tmp_path, monkeypatch):
     data = yaml.safe_load((REPO / "checkpoints.yaml").read_text())
     data["models"]["toy-real"]["tolerence"] = {"fid": 1.0}
