@@ -24,14 +24,6 @@ def test_fid_beats_the_trivial_baselines(scores, model):
     assert scores[model]["fid"] < 0.5 * min(scores["toy-random-tokens"]["fid"], scores["toy-class-mean"]["fid"])
 
 
-_MAR_NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="the committed toy-mar (10,000 CPU steps of batch 32, 320k images) reaches class accuracy 0.14 "
-    "(chance 0.083): colours, backgrounds and placement are right, the shapes are blobs. toy-emigm got its "
-    "shapes from 8x the images (README, eMIGM and MAR); the same run for toy-mar should pass -- then drop this",
-)
-
-
-@pytest.mark.parametrize("model", ["toy-emigm", pytest.param("toy-mar", marks=_MAR_NOT_YET)])
+@pytest.mark.parametrize("model", ["toy-emigm", "toy-mar"])
 def test_samples_are_recognisably_their_class(scores, model):
     assert scores[model]["accuracy"] >= 0.5
