@@ -223,15 +223,15 @@ def cmd_perf(args) -> int:
     import json
 
     from bench.config import apply_overrides, parse_overrides
-    from bench.perf.sampler import SamplerPerfConfig, format_result, run_sampler_benchmark
+    from bench.perf.families import SamplerSuiteConfig, format_suite, run_suite
 
     if args.target != "sampler":
         from reimpl.errors import UnknownNameError
 
         raise UnknownNameError(f"unknown perf target {args.target!r}", hint="choose one of: sampler")
-    config = apply_overrides(SamplerPerfConfig(), parse_overrides(args.overrides), scope="perf sampler")
-    result = run_sampler_benchmark(config, log=lambda message: print(message, file=sys.stderr))
-    print(format_result(result))
+    config = apply_overrides(SamplerSuiteConfig(), parse_overrides(args.overrides), scope="perf sampler")
+    result = run_suite(config, log=lambda message: print(message, file=sys.stderr))
+    print(format_suite(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

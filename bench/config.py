@@ -69,7 +69,10 @@ class RunConfig:
     metrics: tuple[str, ...] = field(DEFAULT_METRICS, "metric names to compute")
     batch_size: int = field(100, "images per generation batch (does not change the images)")
     shard_size: int = field(500, "images per sample shard on disk (the unit of resuming)")
-    device: Literal["cpu", "cuda"] = field("cpu", "where to sample and extract features")
+    device: Literal["auto", "cpu", "cuda"] = field("auto", "where to sample and extract features (auto: cuda when present)")
+    precision: Literal["float32", "bfloat16", "float16"] = field(
+        "float32", "autocast dtype of the network forwards while sampling (a GPU speed option)")
+    compile: bool = field(False, "torch.compile the network forwards (a GPU speed option)")
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig, metadata={"help": "evaluation settings"})
     probe: ProbeConfig = dataclasses.field(default_factory=ProbeConfig, metadata={"help": "linear-probe settings"})
     sampler: Mapping[str, Any] = dataclasses.field(

@@ -22,6 +22,7 @@ import reimpl
 from bench.checkpoints import ModelCard, get_card, get_tokenizer_card
 from bench.config import RunConfig, apply_overrides, config_hash, to_dict
 from bench.convert import local_weights
+from bench.execution import autocast, resolve_device
 from bench.errors import BadCardError, BadOverrideError
 from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds, shard_prompts
 from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
@@ -89,6 +90,8 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     card = get_card(config.model)
     if "metrics" not in overrides and card.benchmark.metrics:
         config = dataclasses.replace(config, metrics=tuple(card.benchmark.metrics))
+    if config.device == "auto":
+        config = dataclasses.replace(config, device=resolve_device("auto"))
     _validate(config)
     MODELS.get(card.family)
     sampler_name, sampler_config = _resolve_sampler(card, sampler_overrides)
@@ -110,7 +113,8 @@ def resolve(overrides: Mapping[str, str]) -> ResolvedRun:
     generation = {
         key: resolved[key] for key in ("card", "family", "checkpoint_sha256", "sampler_name", "code_version")
     }
-    generation.update({key: resolved["run"][key] for key in ("num_samples", "seed", "device", "sampler")})
+    generation.update({key: resolved["run"][key]
+                       for key in ("num_samples", "seed", "device", "precision", "compile", "sampler")})
     return ResolvedRun(
         config, card, feature_net_name, sampler_name, sampler_config, resolved, config_hash(resolved),
         config_hash(generation), dict(overrides),
@@ -144,6 +148,12 @@ def _resolve_sampler(card: ModelCard, overrides: Mapping[str, str]) -> tuple[str
     return name, to_dict(config)
 
 
+def _generate(model, labels: torch.Tensor, seeds: list[int], sampler, prompts: tuple, config: RunConfig):
+    """One batch of images under the run's autocast precision (a no-op at float32)."""
+    with autocast(labels.device, config.precision):
+        return model.generate(labels, seeds, sampler, *prompts)
+
+
 def execute(
     run: ResolvedRun,
     results: Path,
@@ -170,6 +180,8 @@ def execute(
     net: FeatureNet = FEATURE_NETS.get(run.feature_net_name)()
     extractor = net.build(device)
     model = MODELS.get(card.family)(card, resolve_assets(card)).to(device)
+    if config.compile:
+        model.compile_networks()
     sampler = None
     if run.sampler_name is not None:
         sampler_cls = SAMPLERS.get(run.sampler_name)
@@ -202,7 +214,7 @@ def execute(
     processes.wait_for_everyone()
     prompts_for = prompt_source(card, config.num_samples) if getattr(model, "conditioning", None) == "text" else None
     shards = generate_shards(
-        lambda labels, seeds, *prompts: model.generate(labels.to(device), seeds, sampler, *prompts),
+        lambda labels, seeds, *prompts: _generate(model, labels.to(device), seeds, sampler, prompts, config),
         samples_dir, config.num_samples, model.num_classes, config.seed, config.shard_size, config.batch_size,
         progress and processes.is_main_process, on_shard_written, log,
         rank=processes.process_index, world_size=processes.num_processes, prompts_for=prompts_for,

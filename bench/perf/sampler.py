@@ -1,6 +1,7 @@
-"""`python -m bench perf sampler`: images/s of our MaskGIT sampler against
-muse-maskgit-pytorch's `MaskGit.generate` and diffusers' `AmusedPipeline`, in one process,
-interleaved, with random weights, as ratios.
+"""The speed-regression workload (bench/perf/regression.py): images/s of our MaskGIT sampler
+against muse-maskgit-pytorch's `MaskGit.generate` and diffusers' `AmusedPipeline`, in one
+process, interleaved, with random weights, as ratios. The peers' builders are shared with the
+family benchmark that `python -m bench perf sampler` runs (bench/perf/families.py).
 
 Held equal: transformer width, depth, heads (head_dim = width / heads), MLP ratio 4, image
 tokens, codebook size, decoding steps, batch size, no guidance, float32 on the same device
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 import torch
 
 from bench.config import field, to_dict
+from bench.perf.measure import ForwardTimer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,7 @@ def build_ours(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
     from reimpl.networks.maskgit import MaskGitConfig, MaskGitNetwork
     from reimpl.samplers.base import TokenProblem
     from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
+    from reimpl.samplers.noise import CounterNoise
 
     network = MaskGitNetwork(MaskGitConfig(
         codebook_size=config.codebook_size, num_classes=10, num_tokens=config.tokens, width=config.width,
@@ -52,8 +55,7 @@ def build_ours(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
     labels = torch.arange(config.batch_size) % 10
 
     def run() -> torch.Tensor:
-        generators = [torch.Generator().manual_seed(config.seed + i) for i in range(config.batch_size)]
-        return sampler.sample(network, labels, problem, generators)
+        return sampler.sample(network, labels, problem, CounterNoise.from_seeds(range(config.seed, config.seed + config.batch_size)))
 
     return run
 
@@ -83,7 +85,9 @@ class _TokensOut(torch.nn.Module):
         return ids
 
 
-def build_muse_maskgit_pytorch(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
+def build_muse_maskgit_pytorch(config, batch: int, guided: bool = False, device: str = "cpu",
+                               timer: ForwardTimer | None = None) -> Callable[[], torch.Tensor]:
+    """lucidrains' `MaskGit.generate` at the config's size (guided: cond_scale 3, else 1)."""
     from muse_maskgit_pytorch import MaskGit, MaskGitTransformer, VQGanVAE
 
     with _tiny_t5_dir(config.width) as t5_dir:
@@ -92,43 +96,46 @@ def build_muse_maskgit_pytorch(config: SamplerPerfConfig) -> Callable[[], torch.
             heads=config.heads, dim_head=config.width // config.heads, ff_mult=4, t5_name=t5_dir,
         )
     vae = VQGanVAE(dim=16, codebook_size=config.codebook_size, layers=1)  # only its codebook size is read
-    maskgit = MaskGit(image_size=32, transformer=transformer, vae=vae).eval()
+    maskgit = MaskGit(image_size=32, transformer=transformer, vae=vae).eval().to(device)
+    if timer is not None:
+        timer.time_module(transformer)  # forward_with_cond_scale calls self.forward: timed there
     side = int(config.tokens**0.5)
     maskgit.vae = _TokensOut(side)  # token ids out, as for the other two
-    text = torch.zeros(config.batch_size, 1, config.width)
+    text = torch.zeros(batch, 1, config.width, device=device)
     transformer.encode_text = lambda texts: text  # precomputed (empty) text embeddings: no T5 weights needed
 
     def run() -> torch.Tensor:
         torch.manual_seed(config.seed)
         with torch.no_grad():
-            return maskgit.generate(["" for _ in range(config.batch_size)], fmap_size=side, timesteps=config.steps,
-                                    cond_scale=1.0)
+            return maskgit.generate(["" for _ in range(batch)], fmap_size=side, timesteps=config.steps,
+                                    cond_scale=3.0 if guided else 1.0)
 
     return run
 
 
-def build_amused_pipeline(config: SamplerPerfConfig) -> Callable[[], torch.Tensor]:
-    from diffusers import AmusedPipeline, AmusedScheduler, UVit2DModel
+def build_amused_pipeline(config, batch: int, guided: bool = False, device: str = "cpu",
+                          timer: ForwardTimer | None = None) -> Callable[[], torch.Tensor]:
+    """diffusers' AmusedPipeline at the config's size (guided: guidance_scale 10, else none)."""
+    from diffusers import AmusedPipeline, AmusedScheduler
+
+    from bench.perf.families import _uvit
 
     side = int(config.tokens**0.5)
-    transformer = UVit2DModel(
-        hidden_size=config.width, num_hidden_layers=config.depth, num_attention_heads=config.heads,
-        intermediate_size=4 * config.width, codebook_size=config.codebook_size,
-        vocab_size=config.codebook_size + 1, in_channels=config.width, block_out_channels=config.width,
-        num_res_blocks=1, block_num_heads=config.heads, cond_embed_dim=config.width, encoder_hidden_size=config.width,
-        micro_cond_encode_dim=16, micro_cond_embed_dim=16 * 5, sample_size=side,
-    ).eval()
+    transformer = _uvit(config).eval().to(device)
+    if timer is not None:
+        timer.time_module(transformer)
     scheduler = AmusedScheduler(mask_token_id=config.codebook_size, masking_schedule="cosine")
     pipeline = AmusedPipeline(vqvae=None, tokenizer=None, text_encoder=None, transformer=transformer, scheduler=scheduler)
     pipeline.set_progress_bar_config(disable=True)
-    prompt = torch.zeros(config.batch_size, config.width)
-    states = torch.zeros(config.batch_size, 1, config.width)
+    prompt = torch.zeros(batch, config.width, device=device)
+    states = torch.zeros(batch, 1, config.width, device=device)
+    extra = dict(negative_prompt_embeds=prompt, negative_encoder_hidden_states=states) if guided else {}
 
     def run() -> torch.Tensor:
         return pipeline(
             prompt_embeds=prompt, encoder_hidden_states=states, num_inference_steps=config.steps,
-            guidance_scale=0.0, height=side * 8, width=side * 8, output_type="latent",
-            generator=torch.Generator().manual_seed(config.seed),
+            guidance_scale=10.0 if guided else 0.0, height=side * 8, width=side * 8, output_type="latent",
+            generator=torch.Generator(device).manual_seed(config.seed), **extra,
         ).images
 
     return run
@@ -143,7 +150,7 @@ def run_sampler_benchmark(config: SamplerPerfConfig, log: Callable[[str], None] 
     for name, build in PEERS.items():
         try:
             torch.manual_seed(config.seed)
-            runners[name] = build(config)
+            runners[name] = build(config, config.batch_size)
         except ImportError as error:
             log(f"skipping {name}: {error} (pip install -e '.[perf]')")
     for run in runners.values():  # warm-up

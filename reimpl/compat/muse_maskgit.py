@@ -31,6 +31,7 @@ from reimpl.networks.muse import MuseConfig, MuseNetwork
 from reimpl.networks.text import PretrainedT5Encoder
 from reimpl.recipes.muse import MuseTrainConfig, stage_loss
 from reimpl.samplers.muse import MuseSampler, MuseSamplerConfig
+from reimpl.samplers.noise import CounterNoise
 from reimpl.tokenizers.vqgan import VQGANConfig, VQGANTokenizer
 
 
@@ -198,8 +199,8 @@ class MaskGit(nn.Module):
             if "negative" in conditions:
                 conditions["negative"]["lowres"] = lowres
         seeds = seeds if seeds is not None else [random.randrange(2**62) for _ in texts]
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        tokens = sampler.sample(self.stage, conditions, self.stage.problem(), generators)
+        noise = CounterNoise.from_seeds(seeds, conditions["states"].device)
+        tokens = sampler.sample(self.stage, conditions, self.stage.problem(), noise)
         self.train(was_training)
         side = fmap_size or int(self.transformer.seq_len**0.5)
         ids = tokens.view(len(texts), side, side)

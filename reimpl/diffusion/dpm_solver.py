@@ -99,13 +99,15 @@ class DpmSolverPlusPlus:
     @torch.no_grad()
     def sample(self, x: torch.Tensor, steps: int, order: int = 3) -> torch.Tensor:
         orders = singlestep_orders(steps, order)
-        outer = self.logsnr_times(1.0, 1.0 / self.schedule.total_steps, len(orders), x.device)
+        # The time grid is made on the host and each step's few scalars copied over: reading a
+        # device tensor back (float(s)) would stall a GPU at every solver step.
+        outer = self.logsnr_times(1.0, 1.0 / self.schedule.total_steps, len(orders), "cpu")
         for index, step_order in enumerate(orders):
             s, t = outer[index], outer[index + 1]
-            inner = self.schedule.half_log_snr(self.logsnr_times(float(s), float(t), step_order, x.device))
+            inner = self.schedule.half_log_snr(self.logsnr_times(float(s), float(t), step_order, "cpu"))
             h = inner[-1] - inner[0]
-            ratios = [(inner[k] - inner[0]) / h for k in range(1, step_order)]
-            x = self.update(x, s.reshape(1), t.reshape(1), step_order, ratios)
+            ratios = [((inner[k] - inner[0]) / h).to(x.device) for k in range(1, step_order)]
+            x = self.update(x, s.reshape(1).to(x.device), t.reshape(1).to(x.device), step_order, ratios)
         return x
 
     def update(self, x: torch.Tensor, s: torch.Tensor, t: torch.Tensor, order: int,

@@ -114,7 +114,7 @@ class GaussianDiffusion:
     def sample(self, denoiser: DenoiserFn, noise: torch.Tensor, draw_noise: Callable[[], torch.Tensor],
                temperature: float = 1.0, clip_x0: float | None = None) -> torch.Tensor:
         """Ancestral sampling from x_T = noise; `draw_noise()` gives each step's fresh (N, C)
-        normal draws (the sampler owns the generators); the noise is scaled by `temperature`."""
+        normal draws (the sampler owns the noise); the noise is scaled by `temperature`."""
         x = noise
         for index in reversed(range(self.num_steps)):
             t = torch.full((x.shape[0],), index, device=x.device, dtype=torch.long)

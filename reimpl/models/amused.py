@@ -17,6 +17,7 @@ import torch
 from reimpl.models import MODELS
 from reimpl.models.base import GenerativeModel, ModelAssets
 from reimpl.samplers.base import TokenProblem
+from reimpl.samplers.noise import CounterNoise
 from reimpl.tokenizers import TOKENIZERS
 
 # `amused/amused-256` transformer/config.json (../shared/spec/maskgit.md §5); 512 differs in
@@ -99,8 +100,9 @@ class AmusedModel(GenerativeModel):
                  prompts: list[str] | None = None) -> torch.Tensor:
         if prompts is None:
             raise ValueError("aMUSEd is text-conditioned: pass prompts=[...] (one per seed)")
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        tokens = sampler.sample(self.logits, self.encode_prompts(prompts), self.problem, generators)
+        conditions = self.encode_prompts(prompts)
+        noise = CounterNoise.from_seeds(seeds, conditions["states"].device)
+        tokens = sampler.sample(self.logits, conditions, self.problem, noise)
         return self.vq.decode(tokens.view(len(seeds), *self.grid))
 
 

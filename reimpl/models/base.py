@@ -58,6 +58,18 @@ class GenerativeModel(abc.ABC):
                 module.to(device)
         return self
 
+    def denoising_networks(self) -> list[torch.nn.Module]:
+        """The modules called once per sampling step: what `compile_networks` compiles."""
+        return [module for part in ("network", "transformer")
+                if isinstance(module := getattr(self, part, None), torch.nn.Module)]
+
+    def compile_networks(self) -> "GenerativeModel":
+        """torch.compile each per-step network in place (`nn.Module.compile`): a GPU speed
+        option; the sampler loop and the tokenizer stay eager."""
+        for module in self.denoising_networks():
+            module.compile()
+        return self
+
 
 class RepresentationLearner(abc.ABC):
     """A model whose encoder is also judged as a representation (MAGE): the harness's
@@ -90,6 +102,8 @@ class TokenGridModel(GenerativeModel):
 
     @torch.no_grad()
     def sample_grid(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
-        """Token ids (B, h, w), sample i drawn from its own generator seeded with seeds[i]."""
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        return sampler.sample(self.network, labels, self.problem, generators).view(len(seeds), *self.grid)
+        """Token ids (B, h, w), sample i drawn from the counter noise of seeds[i]."""
+        from reimpl.samplers.noise import CounterNoise
+
+        noise = CounterNoise.from_seeds(seeds, labels.device)
+        return sampler.sample(self.network, labels, self.problem, noise).view(len(seeds), *self.grid)

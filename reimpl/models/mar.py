@@ -14,6 +14,7 @@ from reimpl.models.base import GenerativeModel, ModelAssets
 from reimpl.networks.mar import MAR_CONFIGS, MarConfig, MarNetwork
 from reimpl.recipes.loop import load_checkpoint
 from reimpl.samplers.latent import LatentProblem
+from reimpl.samplers.noise import CounterNoise
 
 
 def network_config(architecture: dict) -> MarConfig:
@@ -43,7 +44,7 @@ class LatentMaskedModel(GenerativeModel):
 
     @torch.no_grad()
     def sample_latents(self, labels: torch.Tensor, seeds: list[int], sampler: Any) -> torch.Tensor:
-        """(B, C, h, w) scaled latents; sample i from its own generator seeded with seeds[i].
+        """(B, C, h, w) scaled latents; sample i from the counter noise of seeds[i].
 
         Images are decoded in groups of exactly `group_size` (the last one padded with throwaway
         images): BLAS chooses kernels and thread splits by matrix shape, and with few tokens per
@@ -58,8 +59,8 @@ class LatentMaskedModel(GenerativeModel):
             pad = self.group_size - len(group_seeds)
             group_seeds += [PAD_SEED] * pad
             group_labels = torch.cat([group_labels, group_labels.new_zeros(pad)])
-            generators = [torch.Generator().manual_seed(seed) for seed in group_seeds]
-            groups.append(sampler.sample(self.network, group_labels, self.problem, generators)[: self.group_size - pad])
+            noise = CounterNoise.from_seeds(group_seeds, device)
+            groups.append(sampler.sample(self.network, group_labels, self.problem, noise)[: self.group_size - pad])
         tokens = torch.cat(groups)  # (B, L, C)
         return tokens.transpose(1, 2).reshape(len(seeds), -1, self.side, self.side)  # `unpatchify`, patch 1
 

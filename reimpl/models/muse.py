@@ -26,6 +26,7 @@ from reimpl.networks.muse import MuseConfig, MuseNetwork
 from reimpl.networks.text import PretrainedT5Encoder, ToyTextConfig, ToyTextEncoder
 from reimpl.recipes.loop import load_checkpoint
 from reimpl.samplers.base import TokenProblem
+from reimpl.samplers.noise import CounterNoise
 
 
 class MuseStage(nn.Module):
@@ -118,18 +119,22 @@ class MuseModel(GenerativeModel):
         self.tokenizer.to(device)
         return self
 
+    def denoising_networks(self) -> list[nn.Module]:
+        stages = [stage for stage in (self.cascade.base, self.cascade.superres) if stage is not None]
+        return [stage.network for stage in stages] + [stage.critic.network for stage in stages if stage.critic]
+
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None,
                  prompts: list[str] | None = None, negative_prompts: list[str] | None = None) -> torch.Tensor:
         """One image per prompt; labels are ignored (the prompt says what to draw)."""
         if prompts is None or len(prompts) != len(seeds):
             raise ValueError("MUSE is text-conditioned: pass one prompt per seed (prompts=[...])")
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         conditions = self.cascade.encode_text(prompts)
+        noise = CounterNoise.from_seeds(seeds, conditions["states"].device)
         if negative_prompts is not None:
             conditions["negative"] = self.cascade.encode_text(negative_prompts)
         base = self.cascade.base
-        tokens = sampler.sample(base, conditions, base.problem(), generators)  # (B, Lb)
+        tokens = sampler.sample(base, conditions, base.problem(), noise)  # (B, Lb)
         images = self.tokenizer.decode(tokens.view(len(seeds), *base.grid))  # uint8 (B, 3, r, r)
         stage = self.cascade.superres
         if stage is None:
@@ -139,7 +144,7 @@ class MuseModel(GenerativeModel):
         conditions = _with_lowres(conditions, lowres)
         if self.superres_steps:
             sampler = type(sampler)(dataclasses.replace(sampler.config, steps=self.superres_steps))
-        tokens = sampler.sample(stage, conditions, stage.problem(), generators)
+        tokens = sampler.sample(stage, conditions, stage.problem(), noise.for_stage(1))
         return self.tokenizer.decode(tokens.view(len(seeds), *stage.grid))
 
 

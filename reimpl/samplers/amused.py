@@ -10,10 +10,10 @@ It differs from MaskGIT's `decode` in four places, all kept here on purpose:
 - guidance is `uncond + g (cond - uncond)`, only when g > 1 (g = 1 is the plain conditional);
 - the schedule runs in float32 torch, mask_len = floor(L * cos(pi/2 (t+1)/T)).
 
-Randomness: each step first draws the multinomials of every sample, then the Gumbel
-uniforms of every sample. With one generator per sample (the suite's default) image i
-depends on its own seed only; passing the same generator object for every row reproduces
-the pipeline's batched draws exactly (`tests/reference/test_amused_parity.py`).
+Randomness: each step draws one id per position, then one Gumbel uniform per position. With the
+suite's counter noise image i depends on its own seed only; a `GeneratorNoise` over one torch
+generator draws the multinomials of all rows and then the uniforms of all rows, as the
+pipeline does, and reproduces its images exactly (`tests/reference/test_amused_parity.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import torch
 
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import LogitsFn, TokenProblem, concat_conditions, condition_device, unconditional
+from reimpl.samplers.noise import CounterNoise
+
+TOKEN_STREAM, CHOICE_STREAM = 0, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,30 +77,25 @@ class AmusedSampler:
 
     @torch.no_grad()
     def sample(
-        self, logits_fn: LogitsFn, conditions, problem: TokenProblem, generators: list[torch.Generator],
+        self, logits_fn: LogitsFn, conditions, problem: TokenProblem, noise: CounterNoise,
         record_steps: list | None = None,
     ) -> torch.Tensor:
         config = self.config
-        batch, length, device = len(generators), problem.num_tokens, condition_device(conditions)
+        batch, length, device = len(noise), problem.num_tokens, condition_device(conditions)
         tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
-        temperatures = torch.linspace(config.temperature, config.temperature_end, config.steps)
+        temperatures = torch.linspace(config.temperature, config.temperature_end, config.steps).tolist()
         for step in range(config.steps):
             unknown = tokens == problem.mask_token_id  # (B, L): True = masked
-            probs = self._logits(logits_fn, tokens, conditions, problem).softmax(-1)  # (B, L, K)
-            rows = probs.float().cpu()
-            drawn = torch.stack(
-                [torch.multinomial(rows[i], 1, generator=g)[:, 0] for i, g in enumerate(generators)]
-            ).to(device)  # (B, L)
-            sampled = torch.where(unknown, drawn, tokens)
+            probs = self._logits(logits_fn, tokens, conditions, problem).softmax(-1).float()  # (B, L, K)
+            sampled = torch.where(unknown, noise.categorical(probs, step, TOKEN_STREAM), tokens)
             if step == config.steps - 1:
                 tokens = sampled
                 break
             mask_len = self._mask_len(step, length, unknown)
             chosen = probs.gather(-1, sampled[..., None])[..., 0]  # (B, L)
             chosen = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
-            uniforms = torch.stack([torch.rand(length, generator=g) for g in generators]).to(device)
-            gumbel = -torch.log((-torch.log(uniforms.clamp(1e-20))).clamp(1e-20))
-            confidence = torch.log(chosen.clamp(1e-20)) + temperatures[step].item() * gumbel
+            gumbel = noise.gumbel(step, CHOICE_STREAM, (length,))
+            confidence = torch.log(chosen.clamp(1e-20)) + temperatures[step] * gumbel
             cut_off = confidence.sort(-1).values.gather(1, mask_len.long())  # (B, 1)
             tokens = torch.where(confidence < cut_off, problem.mask_token_id, sampled)
             if record_steps is not None:

@@ -6,9 +6,9 @@
   gamma(t) = 1 - e^{-5t}); the last iteration reveals everything; random order, no confidence;
 - the MAE encoder needs the same number of known tokens in every row, so all samples reveal the
   same count per iteration (officially: the count of sample 0's random draw). Here the count is a
-  Binomial(unknown, p) draw (at least 1) from a generator seeded by `reveal_seed`, shared by every
-  image of the run, and each sample picks *which* tokens from its own generator -- so image i
-  does not depend on the batch it is drawn in;
+  Binomial(unknown, p) draw (at least 1) from the counter noise of seed `reveal_seed`, shared by
+  every image of the run (computed on the host: no device round trip), and each sample picks
+  *which* tokens from its own noise -- so image i does not depend on the batch it is drawn in;
 - each revealed token is sampled by the diffusion head: DPM-Solver++ 3rd-order singlestep with
   `solver_steps` model calls (published: 8 for 16 iterations, 14 for 64 / 128; `temperature` is
   ignored on this path, as officially), or DDPM over `diffusion_steps` with noise x temperature;
@@ -29,8 +29,11 @@ import torch
 
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.latent import (
-    LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens, dpm_solver_tokens,
+    LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens, dpm_solver_tokens, gather_rows, scatter_rows,
 )
+from reimpl.samplers.noise import CounterNoise
+
+ORDER_STREAM, REVEAL_STREAM = 2, 5
 
 EPS = 1e-5
 
@@ -115,16 +118,16 @@ class EmigmSampler:
 
     @torch.no_grad()
     def sample(self, network: LatentNetwork, labels: torch.Tensor, problem: LatentProblem,
-               generators: list[torch.Generator]) -> torch.Tensor:
-        """-> tokens (B, L, C); which tokens sample i reveals and its noise come from generators[i]."""
+               noise: CounterNoise) -> torch.Tensor:
+        """-> tokens (B, L, C); which tokens sample i reveals and its noise are functions of its seed."""
         config, length = self.config, problem.num_tokens
-        batch, device = len(generators), labels.device
-        counts = torch.Generator().manual_seed(config.reveal_seed)
+        batch, device = len(noise), labels.device
+        counts = CounterNoise([config.reveal_seed])  # on the CPU, shared by the whole run
         grid = time_grid(config.steps)
         guided_steps = guided_iterations(config.steps, config.cfg, config.cfg_t_min, config.cfg_t_max)
         tokens, mask = blank_canvas(batch, problem, device)
+        unknown = length  # the same in every row
         for step in range(config.steps):
-            unknown = int(mask[0].sum())
             if unknown == 0:
                 break
             if step == config.steps - 1:
@@ -132,26 +135,26 @@ class EmigmSampler:
             else:
                 t, s = grid[step], grid[step + 1]
                 p_reveal = 1 - mask_fraction(config.mask_schedule, s) / mask_fraction(config.mask_schedule, t)
-                count = max(1, int((torch.rand(unknown, generator=counts) < p_reveal).sum()))
+                count = max(1, int((counts.uniform(step, REVEAL_STREAM, (unknown,))[0] < p_reveal).sum()))
             guided = guided_steps[step]
             z = conditions(network, tokens, mask, labels, problem.null_label, guided)
-            scores = torch.stack([torch.rand(length, generator=g) for g in generators]).to(device)
-            scores = scores.masked_fill(~mask, 2.0)  # known tokens are never picked
-            picked = torch.zeros_like(mask).scatter_(1, scores.argsort(dim=1)[:, :count], True)
-            next_mask = mask & ~picked
+            scores = noise.uniform(step, ORDER_STREAM, (length,)).masked_fill(~mask, 2.0)  # known: never picked
+            positions = scores.argsort(dim=1)[:, :count]  # (B, count)
+            next_mask = mask.scatter(1, positions, False)
+            unknown -= count
             scale = 1.0
             if guided:
-                revealed = (length - int(next_mask[0].sum())) / length
+                revealed = (length - unknown) / length
                 scale = config.cfg if config.cfg_schedule == "constant" else (
                     1 + (config.cfg - 1) * guidance_ramp(config.cfg_schedule, revealed))
-            z_uncond = z[batch:][picked] if guided else None
+            z_cond = gather_rows(z[:batch], positions)
+            z_uncond = gather_rows(z[batch:], positions) if guided else None
             if config.head_sampler == "dpm-solver":
-                sampled = dpm_solver_tokens(network.head, z[:batch][picked], z_uncond, scale, config.solver_steps,
-                                            generators, count)
+                sampled = dpm_solver_tokens(network.head, z_cond, z_uncond, scale, config.solver_steps, noise, step,
+                                            positions, length)
             else:
-                sampled = ddpm_tokens(network.head, z[:batch][picked], z_uncond, scale, config.diffusion_steps,
-                                      config.temperature, generators, count, config.clip_x0)
-            tokens = tokens.clone()
-            tokens[picked] = sampled.to(tokens.dtype)
+                sampled = ddpm_tokens(network.head, z_cond, z_uncond, scale, config.diffusion_steps,
+                                      config.temperature, noise, step, positions, length, config.clip_x0)
+            tokens = scatter_rows(tokens, positions, sampled)
             mask = next_mask
         return tokens

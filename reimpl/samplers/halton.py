@@ -22,7 +22,10 @@ import math
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.base import LogitsFn, TokenProblem, concat_conditions, condition_device, per_sample_gumbel, unconditional
+from reimpl.samplers.base import LogitsFn, TokenProblem, concat_conditions, condition_device, unconditional
+from reimpl.samplers.noise import CounterNoise
+
+ORDER_STREAM, TOKEN_STREAM = 2, 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,18 +91,18 @@ class HaltonSampler:
         return scale * 0.5 if step < config.warmup_steps else scale
 
     @torch.no_grad()
-    def sample(self, logits_fn: LogitsFn, labels, problem: TokenProblem, generators: list[torch.Generator],
+    def sample(self, logits_fn: LogitsFn, labels, problem: TokenProblem, noise: CounterNoise,
                record_steps: list | None = None) -> torch.Tensor:
         config = self.config
-        batch, length, device = len(generators), problem.num_tokens, condition_device(labels)
+        batch, length, device = len(noise), problem.num_tokens, condition_device(labels)
         side = math.isqrt(length)
         if side * side != length:
             raise ValueError(f"the Halton scheduler needs a square token grid, got {length} tokens")
-        base_order = halton_order(side)
-        orders = torch.stack([
-            torch.roll(base_order, int(torch.randint(length, (), generator=g))) if config.randomize else base_order
-            for g in generators
-        ]).to(device)  # (B, L)
+        base_order = halton_order(side).to(device)
+        orders = base_order.expand(batch, -1)  # (B, L)
+        if config.randomize:  # `torch.roll` of the order by a random shift per sample
+            shift = (noise.uniform(0, ORDER_STREAM, (1,)) * length).long().clamp_(max=length - 1)  # (B, 1)
+            orders = base_order[(torch.arange(length, device=device) - shift) % length]
         tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
         done = 0
         for step in range(config.steps):
@@ -113,8 +116,8 @@ class HaltonSampler:
             positions = orders[:, done:upto]  # (B, n)
             if positions.shape[1]:
                 chosen = logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1])) * self.scale_at(step)
-                noise = torch.stack([per_sample_gumbel([g], tuple(chosen.shape[1:]), device)[0] for g in generators])
-                tokens = tokens.scatter(1, positions, (chosen + noise).argmax(-1))
+                drawn = noise.categorical_at(chosen.softmax(-1), step, TOKEN_STREAM, positions)
+                tokens = tokens.scatter(1, positions, drawn)
             done = upto
             if record_steps is not None:
                 record_steps.append(positions.tolist())

@@ -1,5 +1,5 @@
 """What the continuous-token samplers (`mar`, `emigm`) share: the contract with the network, the
-per-sample noise, and drawing the predicted tokens from the diffusion head with classifier-free
+head's per-token counter noise, gathering and scattering the revealed rows, and drawing the predicted tokens from the diffusion head with classifier-free
 guidance on its noise prediction (MAR `SimpleMLPAdaLN.forward_with_cfg`, eMIGM's DPM-Solver
 `model_wrapper`): eps = eps_u + w (eps_c - eps_u), the variance channel from the conditional half,
 and one batched call for both halves.
@@ -15,6 +15,7 @@ import torch
 
 from reimpl.diffusion.dpm_solver import DiscreteVPSchedule, DpmSolverPlusPlus
 from reimpl.diffusion.gaussian import GaussianDiffusion, cosine_betas, spaced_steps
+from reimpl.samplers.noise import CounterNoise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +42,29 @@ def blank_canvas(batch: int, problem: LatentProblem, device) -> tuple[torch.Tens
     return tokens, torch.ones(batch, problem.num_tokens, dtype=torch.bool, device=device)
 
 
-def per_sample_normal(generators: list[torch.Generator], rows: int, dim: int, device) -> torch.Tensor:
-    """(B * rows, dim) standard normals, sample i's `rows` rows from generators[i] (on the CPU)."""
-    return torch.cat([torch.randn(rows, dim, generator=g) for g in generators]).to(device)
+DIFFUSION_STREAM = 4  # the head's noise: block d of iteration k is x_T (d = 0) or step d's fresh draw
+
+
+def head_noise(noise: CounterNoise, iteration: int, positions: torch.Tensor, length: int, dim: int,
+               blocks: int) -> torch.Tensor:
+    """(blocks, B * n, C) normals for the tokens at `positions` (B, n) of decoding iteration
+    `iteration`: a function of (seed, iteration, block, position) only, so a token's noise does not
+    depend on which other tokens or samples are drawn with it. One cipher call for all blocks."""
+    rows = torch.arange(blocks, device=positions.device)[None, :, None] * length + positions[:, None, :]  # (B, d, n)
+    normals = noise.normal_block(iteration, DIFFUSION_STREAM, rows, dim)  # (B, d, n, C)
+    return normals.transpose(0, 1).reshape(blocks, -1, dim)
+
+
+def gather_rows(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """values (B, L, D), positions (B, n) -> (B * n, D), sample-major."""
+    return values.gather(1, positions[..., None].expand(-1, -1, values.shape[-1])).flatten(0, 1)
+
+
+def scatter_rows(tokens: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Write rows (B * n, C) into tokens (B, L, C) at positions (B, n)."""
+    batch, count = positions.shape
+    index = positions[..., None].expand(-1, -1, tokens.shape[-1])
+    return tokens.scatter(1, index, rows.view(batch, count, -1).to(tokens.dtype))
 
 
 def conditions(network: LatentNetwork, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
@@ -81,21 +102,19 @@ def solver_schedule(training_steps: int = 1000) -> DiscreteVPSchedule:
 
 
 def ddpm_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,
-                temperature: float, generators: list[torch.Generator], rows: int,
+                temperature: float, noise: CounterNoise, iteration: int, positions: torch.Tensor, length: int,
                 clip_x0: float | None = None) -> torch.Tensor:
     """MAR's `DiffLoss.sample` (DDPM over `steps` respaced steps, noise x temperature): one token
-    per row of z_cond (B * rows, D), sample i's rows drawn from generators[i]."""
-    dim = head.token_dim
-    noise = per_sample_normal(generators, rows, dim, z_cond.device)
+    per row of z_cond (B * n, D), the rows of the tokens at positions (B, n)."""
+    draws = iter(head_noise(noise, iteration, positions, length, head.token_dim, steps + 1))
     return respaced_diffusion(steps).sample(
-        guided_denoiser(head, z_cond, z_uncond, scale), noise,
-        lambda: per_sample_normal(generators, rows, dim, z_cond.device), temperature, clip_x0)
+        guided_denoiser(head, z_cond, z_uncond, scale), next(draws), draws.__next__, temperature, clip_x0)
 
 
 def dpm_solver_tokens(head, z_cond: torch.Tensor, z_uncond: torch.Tensor | None, scale: float, steps: int,
-                      generators: list[torch.Generator], rows: int) -> torch.Tensor:
+                      noise: CounterNoise, iteration: int, positions: torch.Tensor, length: int) -> torch.Tensor:
     """eMIGM's DPM-Solver++ path (3rd-order singlestep, logSNR steps); no temperature."""
     denoise = guided_denoiser(head, z_cond, z_uncond, scale)
     dim = head.token_dim
     solver = DpmSolverPlusPlus(lambda x, t: denoise(x, t)[:, :dim], solver_schedule())
-    return solver.sample(per_sample_normal(generators, rows, dim, z_cond.device), steps, order=3)
+    return solver.sample(head_noise(noise, iteration, positions, length, dim, 1)[0], steps, order=3)

@@ -17,6 +17,7 @@ import torch
 
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import LogitsFn, TokenProblem
+from reimpl.samplers.noise import CounterNoise
 from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
 
 
@@ -46,7 +47,7 @@ class MageSampler:
 
     @torch.no_grad()
     def sample(
-        self, logits_fn: LogitsFn, labels: torch.Tensor, problem: TokenProblem, generators: list[torch.Generator],
+        self, logits_fn: LogitsFn, labels: torch.Tensor, problem: TokenProblem, noise: CounterNoise,
         record_steps: list | None = None,
     ) -> torch.Tensor:
-        return self.decoder.sample(logits_fn, labels, problem, generators, record_steps)
+        return self.decoder.sample(logits_fn, labels, problem, noise, record_steps)

@@ -21,7 +21,11 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.latent import LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens
+from reimpl.samplers.latent import (LatentNetwork, LatentProblem, blank_canvas, conditions, ddpm_tokens, gather_rows,
+                                   scatter_rows)
+from reimpl.samplers.noise import CounterNoise
+
+ORDER_STREAM = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,27 +59,27 @@ class MarSampler:
 
     @torch.no_grad()
     def sample(self, network: LatentNetwork, labels: torch.Tensor, problem: LatentProblem,
-               generators: list[torch.Generator]) -> torch.Tensor:
-        """-> tokens (B, L, C); sample i draws its order and noise from generators[i] only."""
+               noise: CounterNoise) -> torch.Tensor:
+        """-> tokens (B, L, C); sample i's order and noise are functions of its seed only."""
         config, length = self.config, problem.num_tokens
-        batch, device = len(generators), labels.device
-        orders = torch.stack([torch.randperm(length, generator=g) for g in generators]).to(device)
+        batch, device = len(noise), labels.device
+        orders = noise.permutation(0, ORDER_STREAM, length)  # (B, L): position of each rank
         rank = torch.empty_like(orders).scatter_(1, orders, torch.arange(length, device=device).expand(batch, -1))
         tokens, mask = blank_canvas(batch, problem, device)
         guided = config.cfg != 1.0
+        unknown = length  # the same in every row: ranks [0, unknown) of each order are still masked
         for step in range(config.steps):
             z = conditions(network, tokens, mask, labels, problem.null_label, guided)
-            unknown = int(mask[0].sum())
             mask_len = max(1, min(unknown - 1, math.floor(length * math.cos(math.pi / 2 * (step + 1) / config.steps))))
-            next_mask = rank < mask_len
-            to_predict = mask if step == config.steps - 1 else mask & ~next_mask
+            last = step == config.steps - 1
             scale = config.cfg if config.cfg_schedule == "constant" else 1 + (config.cfg - 1) * (length - mask_len) / length
-            rows = int(to_predict[0].sum())
-            if rows:  # more steps than tokens leaves some steps with nothing to reveal
-                z_uncond = z[batch:][to_predict] if guided else None
-                sampled = ddpm_tokens(network.head, z[:batch][to_predict], z_uncond, scale, config.diffusion_steps,
-                                      config.temperature, generators, rows, config.clip_x0)
-                tokens = tokens.clone()
-                tokens[to_predict] = sampled.to(tokens.dtype)
-            mask = next_mask
+            positions = orders[:, 0 if last else mask_len:unknown]  # (B, n): the ranks revealed now
+            if positions.shape[1]:  # more steps than tokens leaves some steps with nothing to reveal
+                z_uncond = gather_rows(z[batch:], positions) if guided else None
+                sampled = ddpm_tokens(network.head, gather_rows(z[:batch], positions), z_uncond, scale,
+                                      config.diffusion_steps, config.temperature, noise, step, positions, length,
+                                      config.clip_x0)
+                tokens = scatter_rows(tokens, positions, sampled)
+            unknown = 0 if last else min(unknown, mask_len)
+            mask = rank < unknown
         return tokens

@@ -35,9 +35,10 @@ favours ids the null model rules out; on the toy cascade it repaints thin shapes
 neighbouring hue (red stripes magenta) and caption accuracy falls from scale 3 to 5; the toy
 card's prior of 0.1 makes it rise at every seed measured, at some cost in FID (README).
 
-Differences from the reference, on purpose: random numbers come from per-sample generators
-(image i depends on its seed alone); Gumbel noise is drawn only over the kept top-k logits,
-the same distribution as noising all V of them after the -inf fill.
+Differences from the reference, on purpose: random numbers come from the per-sample counter noise
+(image i depends on its seed alone, `reimpl/samplers/noise.py`); each position's id is drawn by
+inverse CDF from the tempered softmax over the kept top-k logits with one uniform, the same
+distribution as Gumbel-max over all V of them after the -inf fill.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ from typing import Literal
 import torch
 
 from reimpl.samplers import SAMPLERS
-from reimpl.samplers.base import (TokenProblem, concat_conditions, condition_device, guided_logits, per_sample_gumbel,
-                                  per_sample_uniform, restrict_to_plausible, unconditional)
+from reimpl.samplers.base import (TokenProblem, concat_conditions, condition_device, guided_logits,
+                                  restrict_to_plausible, unconditional)
+from reimpl.samplers.noise import CounterNoise
+
+TOKEN_STREAM, CRITIC_STREAM = 0, 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,11 +128,11 @@ class MuseSampler:
         return guided, embed.chunk(2)[0]
 
     @torch.no_grad()
-    def sample(self, network, conditions, problem: TokenProblem, generators: list[torch.Generator],
+    def sample(self, network, conditions, problem: TokenProblem, noise: CounterNoise,
                record_steps: list | None = None) -> torch.Tensor:
         """network(tokens, conditions, self_cond=None, return_embed=False) -> logits [, embed]."""
         config = self.config
-        batch, length, device = len(generators), problem.num_tokens, condition_device(conditions)
+        batch, length, device = len(noise), problem.num_tokens, condition_device(conditions)
         tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
         scores = torch.zeros(batch, length, device=device)
         self_conditioning = getattr(network, "self_conditioning", False)
@@ -147,13 +151,13 @@ class MuseSampler:
             keep = math.ceil((1 - config.topk_filter_thres) * logits.shape[-1])
             top_values, top_ids = logits.topk(keep, dim=-1)  # (B, L, k)
             temperature = max(config.temperature * steps_until_x0 / config.steps, 1e-10)
-            noise = per_sample_gumbel(generators, (length, keep), device)
-            picked = top_ids.gather(-1, (top_values / temperature + noise).argmax(-1, keepdim=True))[..., 0]
+            choice = noise.categorical((top_values / temperature).softmax(-1), step, TOKEN_STREAM)  # (B, L)
+            picked = top_ids.gather(-1, choice[..., None])[..., 0]
             is_masked = tokens == problem.mask_token_id
             tokens = torch.where(is_masked, picked, tokens)
             if use_critic:
                 scores = self._guided(problem.critic, tokens, conditions, problem, None, scale)[0][..., 0].float()  # (B, L)
-                jitter = per_sample_uniform(generators, (length,), device) - 0.5
+                jitter = noise.uniform(step, CRITIC_STREAM, (length,)) - 0.5
                 scores = scores + jitter * config.critic_noise_scale * (steps_until_x0 / config.steps)
             else:
                 chosen = logits.softmax(-1).gather(-1, picked[..., None])[..., 0]

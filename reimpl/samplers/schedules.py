@@ -48,15 +48,25 @@ def mask_ratio(name: str, ratio: float, num_tokens: int) -> float:
     return min(max(value, 1e-6), 1.0)
 
 
-def masked_after_step(
-    name: str, step: int, steps: int, num_tokens: int, dtype: Literal["float64", "float32"] = "float64"
-) -> int:
+ScheduleDtype = Literal["float64", "float32", "torch-float32"]
+
+
+def masked_after_step(name: str, step: int, steps: int, num_tokens: int, dtype: ScheduleDtype = "float64") -> int:
     """floor(N * gamma((t+1)/T)) as MaskGIT's `decode` computes it, before the clamp.
 
     JAX computes in float32; cos(pi/3) is 0.49999997 there, so N=256, T=12, t=7 gives 127
     instead of 128. `dtype='float32'` reproduces that; float64 is the mathematically exact count.
+    `torch-float32` is the official PyTorch ports' expression for the cosine schedule (UnlockMGM
+    `generate_sg`, muse/sampling.py `cosine_schedule`): floor(N * cos(float32(r) * pi * 0.5)) in
+    torch float32, which gives 127 of 256 at step 11 of 18.
     """
     ratio = (step + 1) / steps
+    if dtype == "torch-float32" and name == "cosine":
+        import torch
+
+        return int((num_tokens * torch.cos(torch.tensor(ratio) * math.pi * 0.5)).floor())
+    if dtype == "torch-float32":
+        dtype = "float32"
     if dtype == "float32":
         value = np.float32(mask_ratio(name, float(np.float32(ratio)), num_tokens))
         if name == "cosine":  # recompute in float32 end to end, as jnp.cos does
@@ -65,7 +75,7 @@ def masked_after_step(
     return math.floor(num_tokens * mask_ratio(name, ratio, num_tokens))
 
 
-def reveal_counts(name: str, steps: int, num_tokens: int, dtype: Literal["float64", "float32"] = "float64") -> list[int]:
+def reveal_counts(name: str, steps: int, num_tokens: int, dtype: ScheduleDtype = "float64") -> list[int]:
     """Tokens revealed at each step of a fresh decode, with the official clamp
     max(1, min(unknown - 1, mask_len)) and everything revealed on the last step."""
     unknown, counts = num_tokens, []
@@ -90,7 +100,10 @@ def choice_temperature(
     if annealing == "linear":
         return base * (1.0 - (step + 1) / steps)
     if annealing == "compounding":
-        return base * math.prod(1.0 - (j + 1) / steps for j in range(step + 1))
+        value = base
+        for j in range(step + 1):  # in the official order of float products, not base * prod(...)
+            value = value * (1.0 - (j + 1) / steps)
+        return value
     return base
 
 

@@ -7,7 +7,11 @@ at every position, with a constant s (the official `guidance_anneal` is never re
 drawn from softmax(l) at temperature 1 without top-k; confidence is the guided probability of the
 drawn token plus Gumbel noise whose scale *compounds*: tau_t = tau_0 prod_{j<=t} (1 - (j+1)/T)
 (the official code rescales the temperature in place each step; `linear` gives MaskGIT's
-tau_0 (1 - (t+1)/T) instead). Published setting: 18 steps, cosine, s = 1, tau_0 = 25 (256 px) or
+tau_0 (1 - (t+1)/T) instead). Two details follow the official code, not MaskGIT's: the mask count
+is floor(N cos(pi/2 r)) in torch float32, and already-known tokens enter the ranking with
+probability torch.finfo(float32).max (log-confidence 88.72) instead of +inf, so while
+tau_t * Gumbel can exceed ~89 (the first steps at tau_0 = 25) a known token may be re-masked;
+the published numbers were produced this way. Published setting: 18 steps, cosine, s = 1, tau_0 = 25 (256 px) or
 45 (512 px). The auxiliary pass reads the base pass's hidden states, so the two run in turn, not
 as one batched forward; each step costs two transformer passes.
 """
@@ -22,6 +26,7 @@ import torch
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import LogitsFn, TokenProblem
 from reimpl.samplers.maskgit import MaskGitSampler
+from reimpl.samplers.schedules import ScheduleDtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +37,11 @@ class SelfGuidanceSamplerConfig:
     choice_temperature_annealing: Literal["compounding", "linear", "constant"] = "compounding"
     guidance_scale: float = 1.0  # s; 0 is plain MaskGIT decoding with the base model
     token_temperature: float = 1.0
-    schedule_dtype: Literal["float64", "float32"] = "float64"
+    # As the official generate_sg: the cosine count in torch float32 (127 of 256 masked after step
+    # 11 of 18, where float64 gives 128) and known tokens at probability finfo.max, not +inf, so
+    # the large early Gumbel scale can re-mask them. "float64" / "inf" are MaskGIT's choices.
+    schedule_dtype: ScheduleDtype = "torch-float32"
+    known_confidence: Literal["finfo-max", "inf"] = "finfo-max"
 
 
 @SAMPLERS.register("self-guidance")

@@ -9,6 +9,7 @@ diffusers = pytest.importorskip("diffusers")
 from reimpl.models.amused import AmusedModel  # noqa: E402
 from reimpl.samplers.amused import AmusedSampler, AmusedSamplerConfig  # noqa: E402
 from reimpl.tokenizers.amused_vq import build_amused_vq  # noqa: E402
+from reimpl.samplers.noise import CounterNoise, GeneratorNoise  # noqa: E402
 
 TINY_UVIT = dict(
     hidden_size=16, use_bias=False, cond_embed_dim=16, micro_cond_encode_dim=2, micro_cond_embed_dim=10,
@@ -70,8 +71,8 @@ def test_tokens_match_diffusers_at_every_step(guidance_scale, steps, temperature
                                                 temperature_end=temperature[1], guidance_scale=guidance_scale))
     shared = torch.Generator().manual_seed(7)
     record: list = []
-    final = sampler.sample(model.logits, model.conditions(states, pooled), model.problem, [shared] * batch,
-                           record_steps=record)
+    final = sampler.sample(model.logits, model.conditions(states, pooled), model.problem,
+                           GeneratorNoise(shared, batch), record_steps=record)
 
     assert len(record) == len(expected) == steps
     for step, (ours, theirs) in enumerate(zip(record, expected)):
@@ -83,7 +84,7 @@ def test_tokens_match_diffusers_at_every_step(guidance_scale, steps, temperature
     assert masked_counts[0] > masked_counts[steps // 2] > masked_counts[-1] == 0
 
 
-def test_per_sample_generators_make_images_batch_invariant():
+def test_counter_noise_makes_images_batch_invariant():
     transformer, vq = _components()
     model = _ours(transformer, vq)
     generator = torch.Generator().manual_seed(3)
@@ -91,8 +92,8 @@ def test_per_sample_generators_make_images_batch_invariant():
     model.problem = model.problem.__class__(16, 64, None, null_condition=lambda c: {k: torch.zeros_like(v) for k, v in c.items()})
     sampler = AmusedSampler(AmusedSamplerConfig(steps=6, guidance_scale=3.0))
     together = sampler.sample(model.logits, model.conditions(states, pooled), model.problem,
-                              [torch.Generator().manual_seed(s) for s in range(4)])
+                              CounterNoise.from_seeds(range(4)))
     alone = sampler.sample(model.logits, model.conditions(states[2:3], pooled[2:3]), model.problem,
-                           [torch.Generator().manual_seed(2)])
+                           CounterNoise.from_seeds([2]))
     assert torch.equal(together[2:3], alone)
     assert not torch.equal(together[0], together[1])

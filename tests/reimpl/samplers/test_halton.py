@@ -4,6 +4,7 @@ import torch
 
 from reimpl.samplers.base import TokenProblem
 from reimpl.samplers.halton import HaltonSampler, HaltonSamplerConfig, halton_order, revealed_after
+from reimpl.samplers.noise import CounterNoise
 
 
 def test_order_is_the_2d_halton_sequence_and_covers_the_grid():
@@ -24,7 +25,7 @@ def test_every_position_is_drawn_once_in_order_and_without_masks_left():
     record = []
     logits = lambda tokens, labels: torch.randn(*tokens.shape, 16, generator=torch.Generator().manual_seed(1))  # noqa: E731
     sampler = HaltonSampler(HaltonSamplerConfig(steps=8, guidance_scale=0.0, randomize=False))
-    out = sampler.sample(logits, torch.zeros(2, dtype=torch.long), problem, [torch.Generator().manual_seed(i) for i in range(2)],
+    out = sampler.sample(logits, torch.zeros(2, dtype=torch.long), problem, CounterNoise.from_seeds(range(2)),
                          record)
     assert (out != 99).all()
     flat = [p for step in record for p in step[0]]
@@ -39,6 +40,6 @@ def test_guidance_uses_cond_and_null_rows_in_one_batch():
         return torch.where(labels[:, None, None] == 5, 0.0, 1.0) * torch.arange(16.0).expand(*tokens.shape, 16)
 
     sampler = HaltonSampler(HaltonSamplerConfig(steps=4, guidance_scale=3.0, softmax_scale_min=50, softmax_scale_max=50))
-    out = sampler.sample(logits, torch.tensor([1, 2]), TokenProblem(16, 99, 5), [torch.Generator().manual_seed(0)] * 2)
+    out = sampler.sample(logits, torch.tensor([1, 2]), TokenProblem(16, 99, 5), CounterNoise.from_seeds([0, 0]))
     assert all(c.tolist() == [1, 2, 5, 5] for c in calls) and len(calls) == 4
     assert (out == 15).all()  # (1 + w) * cond - w * uncond still peaks at the last token, sharpened by the scale

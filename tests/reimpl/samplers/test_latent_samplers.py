@@ -10,6 +10,7 @@ from reimpl.networks.mar import MAR_CONFIGS, MarNetwork
 from reimpl.samplers.emigm import EmigmSampler, EmigmSamplerConfig, guided_iterations, mask_fraction, time_grid
 from reimpl.samplers.latent import LatentProblem
 from reimpl.samplers.mar import MarSampler, MarSamplerConfig
+from reimpl.samplers.noise import CounterNoise
 
 PROBLEM = LatentProblem(num_tokens=64, token_dim=4, null_label=12)
 
@@ -44,7 +45,7 @@ def network():
 
 
 def _generators(seeds):
-    return [torch.Generator().manual_seed(s) for s in seeds]
+    return CounterNoise.from_seeds(seeds)
 
 
 # ../shared/spec/mage_emigm.md §2.4: the published evaluation configurations and their paper labels.

@@ -6,6 +6,7 @@ from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import TokenProblem
 from reimpl.samplers.mage import MageSampler, MageSamplerConfig
 from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
+from reimpl.samplers.noise import CounterNoise
 
 
 def random_logits(tokens: torch.Tensor, labels) -> torch.Tensor:
@@ -24,7 +25,7 @@ def test_masks_follow_gen_img_uncond_schedule():
     record = []
     MageSampler(MageSamplerConfig(steps=steps)).sample(
         lambda t, c: torch.randn(*t.shape, 32), torch.zeros(2, dtype=torch.long), problem,
-        [torch.Generator().manual_seed(i) for i in range(2)], record,
+        CounterNoise.from_seeds(range(2)), record,
     )
     unknown, expected = length, []
     for step in range(steps - 1):
@@ -38,8 +39,8 @@ def test_equals_maskgit_decoding_at_token_temperature_one_without_guidance():
     problem = TokenProblem(16, 99, None)
     labels = torch.zeros(3, dtype=torch.long)
     ours = MageSampler(MageSamplerConfig(steps=6, choice_temperature=4.0)).sample(
-        random_logits, labels, problem, [torch.Generator().manual_seed(i) for i in range(3)])
+        random_logits, labels, problem, CounterNoise.from_seeds(range(3)))
     maskgit = MaskGitSampler(MaskGitSamplerConfig(steps=6, choice_temperature=4.0, guidance_scale=0.0)).sample(
-        random_logits, labels, problem, [torch.Generator().manual_seed(i) for i in range(3)])
+        random_logits, labels, problem, CounterNoise.from_seeds(range(3)))
     assert torch.equal(ours, maskgit)
     assert (ours != 99).all() and ours.max() < 32

@@ -3,6 +3,7 @@ import torch
 from reimpl.samplers.base import TokenProblem
 from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
 from reimpl.samplers.schedules import reveal_counts
+from reimpl.samplers.noise import CounterNoise
 
 PROBLEM = TokenProblem(num_tokens=64, mask_token_id=20, null_label=5)
 
@@ -21,7 +22,7 @@ def fake_logits(calls=None):
 
 
 def generators(seeds):
-    return [torch.Generator().manual_seed(s) for s in seeds]
+    return CounterNoise.from_seeds(seeds)
 
 
 def test_masked_counts_follow_the_official_schedule():

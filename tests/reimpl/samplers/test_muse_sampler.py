@@ -8,6 +8,7 @@ import torch
 
 from reimpl.samplers.base import TokenProblem, guided_logits, restrict_to_plausible
 from reimpl.samplers.muse import MuseSampler, MuseSamplerConfig
+from reimpl.samplers.noise import CounterNoise
 
 L, V, MASK = 16, 10, 10
 
@@ -44,7 +45,7 @@ def _conditions(batch):
 
 
 def _generators(batch, offset=0):
-    return [torch.Generator().manual_seed(offset + i) for i in range(batch)]
+    return CounterNoise.from_seeds(range(offset, offset + batch))
 
 
 def test_remask_counts_follow_lucidrains_schedule():
@@ -106,7 +107,7 @@ def test_self_conditioning_feeds_back_the_previous_embedding():
 def test_images_do_not_depend_on_the_batch(scale):
     sampler = MuseSampler(MuseSamplerConfig(steps=5, guidance_scale=scale, temperature=3.0, topk_filter_thres=0.0))
     together = sampler.sample(FakeNetwork(0.5), _conditions(3), PROBLEM, _generators(3))
-    alone = sampler.sample(FakeNetwork(0.5), _conditions(1), PROBLEM, [torch.Generator().manual_seed(2)])
+    alone = sampler.sample(FakeNetwork(0.5), _conditions(1), PROBLEM, CounterNoise.from_seeds([2]))
     assert torch.equal(together[2], alone[0])
     assert not torch.equal(together[0], together[1])  # weak logits at temperature 3 leave room for chance
 

@@ -6,6 +6,7 @@ from reimpl.samplers.base import TokenProblem
 from reimpl.samplers.maskgit import MaskGitSampler, MaskGitSamplerConfig
 from reimpl.samplers.schedules import choice_temperature
 from reimpl.samplers.self_guidance import SelfGuidanceSampler, SelfGuidanceSamplerConfig
+from reimpl.samplers.noise import CounterNoise
 
 
 def logits_pair(tokens, labels):
@@ -29,7 +30,7 @@ def test_guided_decoding_is_maskgit_decoding_of_the_combined_logits():
     labels = torch.zeros(3, dtype=torch.long)
     config = SelfGuidanceSamplerConfig(steps=5, choice_temperature=3.0, guidance_scale=1.5)
     ours = SelfGuidanceSampler(config).sample(lambda t, c: None, labels, problem,
-                                              [torch.Generator().manual_seed(i) for i in range(3)])
+                                              CounterNoise.from_seeds(range(3)))
 
     def combined(tokens, labels):
         base, aux = logits_pair(tokens, labels)
@@ -37,7 +38,7 @@ def test_guided_decoding_is_maskgit_decoding_of_the_combined_logits():
 
     reference = MaskGitSampler(MaskGitSamplerConfig(
         steps=5, choice_temperature=3.0, choice_temperature_annealing="compounding", guidance_scale=0.0,
-    )).sample(combined, labels, TokenProblem(9, 99, None), [torch.Generator().manual_seed(i) for i in range(3)])
+    )).sample(combined, labels, TokenProblem(9, 99, None), CounterNoise.from_seeds(range(3)))
     assert torch.equal(ours, reference)
 
 
@@ -47,8 +48,8 @@ def test_scale_zero_is_the_base_model_and_needs_no_auxiliary_pass():
     sampler = SelfGuidanceSampler(SelfGuidanceSamplerConfig(steps=4, guidance_scale=0.0))
     assert sampler.forwards_per_step({"guidance_scale": 0.0}) == 1
     assert sampler.forwards_per_step({"guidance_scale": 1.0}) == 2
-    out = sampler.sample(base_only, labels, TokenProblem(9, 99, None), [torch.Generator().manual_seed(i) for i in range(2)])
+    out = sampler.sample(base_only, labels, TokenProblem(9, 99, None), CounterNoise.from_seeds(range(2)))
     assert (out < 12).all()
     with pytest.raises(ValueError, match="auxiliary"):
         SelfGuidanceSampler(SelfGuidanceSamplerConfig(steps=4)).sample(
-            base_only, labels, TokenProblem(9, 99, None), [torch.Generator().manual_seed(0)] * 2)
+            base_only, labels, TokenProblem(9, 99, None), CounterNoise.from_seeds([0, 0]))
