@@ -30,3 +30,16 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
 
 # A run small enough for CI that still exercises every stage.
 SMALL_RUN = ("num_samples=120", "eval.reference_images=300", "shard_size=40", "batch_size=20", "eval.batch_size=60")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests (selected with `-m gpu`) report as skipped, with the reason, where no CUDA device is
+    visible, rather than failing on the missing device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

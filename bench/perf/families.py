@@ -237,7 +237,10 @@ def workloads(config: SamplerSuiteConfig, device: str, log: Callable[[str], None
 
 def measure(workload: Workload, config: SamplerSuiteConfig, device: str) -> dict:
     with torch.no_grad(), autocast(device, config.precision):
-        workload.run()  # warm-up (compilation, allocator, kernel choice)
+        # the warm-up call (allocator, kernel choice) also counts the FLOPs, except under
+        # torch.compile, whose first call compiles and must not run under a dispatch mode
+        if config.compile:
+            workload.run()
         flops = count_flops(workload.run)
         totals, forwards = [], []
         for _ in range(config.repeats):

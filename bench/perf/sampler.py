@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from typing import Callable, Iterator
+from unittest import mock
 
 import torch
 
@@ -104,9 +105,12 @@ def build_muse_maskgit_pytorch(config, batch: int, guided: bool = False, device:
     text = torch.zeros(batch, 1, config.width, device=device)
     transformer.encode_text = lambda texts: text  # precomputed (empty) text embeddings: no T5 weights needed
 
+    from muse_maskgit_pytorch import muse_maskgit_pytorch as peer_module
+
     def run() -> torch.Tensor:
         torch.manual_seed(config.seed)
-        with torch.no_grad():
+        # its step loop has a tqdm bar with no off switch: one line per call would bury the report
+        with torch.no_grad(), mock.patch.object(peer_module, "tqdm", lambda steps, **_: steps):
             return maskgit.generate(["" for _ in range(batch)], fmap_size=side, timesteps=config.steps,
                                     cond_scale=3.0 if guided else 1.0)
 

@@ -96,12 +96,14 @@ _register_mage()
 
 def _register_unlockmgm() -> None:
     def split(path, architecture: dict) -> tuple[dict, dict]:
-        from reimpl.convert.unlockmgm import convert_unlockmgm, read_state_dict
+        from reimpl.convert.unlockmgm import check_release_config, convert_unlockmgm, read_release
         from reimpl.models.maskgit import network_config
         from reimpl.models.unlockmgm import toast_config
 
-        fields = {k: v for k, v in architecture.items() if k != "toast"}
-        return convert_unlockmgm(read_state_dict(path), network_config(fields), toast_config(architecture))
+        config = network_config({k: v for k, v in architecture.items() if k != "toast"})
+        state, release_config = read_release(path)
+        check_release_config(release_config, config)
+        return convert_unlockmgm(state, config, toast_config(architecture))
 
     CONVERTERS.add("unlockmgm-transformer", lambda path, architecture: split(path, architecture)[0])
     CONVERTERS.add("unlockmgm-toast", lambda path, architecture: split(path, architecture)[1])

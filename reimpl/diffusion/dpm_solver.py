@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from reimpl.devices import DeviceCache
+
 NoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x (N, C), t_input (N,)) -> eps (N, C)
 
 
@@ -43,9 +45,13 @@ class DiscreteVPSchedule:
         self.log_alpha_array = log_alphas.to(dtype)
         self.total_steps = len(log_alphas)
         self.t_array = torch.linspace(0.0, 1.0, self.total_steps + 1)[1:].to(dtype)
+        self.on_device = DeviceCache()
+
+    def _array(self, name: str, device: torch.device) -> torch.Tensor:
+        return self.on_device.get(name, device, lambda: getattr(self, name))
 
     def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return interpolate(t, self.t_array.to(t.device), self.log_alpha_array.to(t.device))
+        return interpolate(t, self._array("t_array", t.device), self._array("log_alpha_array", t.device))
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         return torch.sqrt(1 - torch.exp(2 * self.log_alpha(t)))
@@ -56,8 +62,9 @@ class DiscreteVPSchedule:
 
     def inverse_half_log_snr(self, lam: torch.Tensor) -> torch.Tensor:
         log_alpha = -0.5 * torch.logaddexp(torch.zeros_like(lam), -2 * lam)
-        return interpolate(log_alpha, torch.flip(self.log_alpha_array, [0]).to(lam.device),
-                           torch.flip(self.t_array, [0]).to(lam.device))
+        flipped = self.on_device.get("flipped", lam.device,
+                                     lambda: torch.stack([self.log_alpha_array.flip(0), self.t_array.flip(0)]))
+        return interpolate(log_alpha, flipped[0], flipped[1])
 
     def model_time(self, t: torch.Tensor) -> torch.Tensor:
         """The discrete step the network was trained on: t in [1/N, 1] -> 1000 (t - 1/N)."""
@@ -96,18 +103,29 @@ class DpmSolverPlusPlus:
         return self.schedule.inverse_half_log_snr(torch.linspace(float(ends[0]), float(ends[1]), intervals + 1,
                                                                  device=device))
 
-    @torch.no_grad()
-    def sample(self, x: torch.Tensor, steps: int, order: int = 3) -> torch.Tensor:
-        orders = singlestep_orders(steps, order)
-        # The time grid is made on the host and each step's few scalars copied over: reading a
-        # device tensor back (float(s)) would stall a GPU at every solver step.
+    def time_grid(self, orders: list[int]) -> torch.Tensor:
+        """(len(orders), 4) rows [s, t, r1, r2]: each step's interval (uniform in half-logSNR) and
+        the logSNR fractions of its intermediate points (0 where the order has none)."""
         outer = self.logsnr_times(1.0, 1.0 / self.schedule.total_steps, len(orders), "cpu")
+        rows = []
         for index, step_order in enumerate(orders):
             s, t = outer[index], outer[index + 1]
             inner = self.schedule.half_log_snr(self.logsnr_times(float(s), float(t), step_order, "cpu"))
             h = inner[-1] - inner[0]
-            ratios = [((inner[k] - inner[0]) / h).to(x.device) for k in range(1, step_order)]
-            x = self.update(x, s.reshape(1).to(x.device), t.reshape(1).to(x.device), step_order, ratios)
+            ratios = [(inner[k] - inner[0]) / h for k in range(1, step_order)]
+            rows.append(torch.stack([s, t, *ratios, *[torch.zeros_like(s)] * (3 - step_order)]))
+        return torch.stack(rows)
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, steps: int, order: int = 3) -> torch.Tensor:
+        orders = singlestep_orders(steps, order)
+        # The grid is made on the host once and kept on the device: reading device scalars back
+        # (float(s)) or copying them over at every solver step would stall a GPU.
+        grid = self.schedule.on_device.get(("grid", steps, order), x.device, lambda: self.time_grid(orders))
+        for index, step_order in enumerate(orders):
+            row = grid[index]
+            ratios = [row[2 + k] for k in range(step_order - 1)]
+            x = self.update(x, row[0:1], row[1:2], step_order, ratios)
         return x
 
     def update(self, x: torch.Tensor, s: torch.Tensor, t: torch.Tensor, order: int,

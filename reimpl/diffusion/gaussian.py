@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from reimpl.devices import DeviceCache
+
 DenoiserFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (N, C), t (N,)) -> (N, 2C)
 
 
@@ -68,30 +70,36 @@ class GaussianDiffusion:
         self.posterior_log_variance_clipped = torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]]))
         self.posterior_mean_coef1 = self.betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod)
         self.posterior_mean_coef2 = (1 - alphas_cumprod_prev) * (1 - self.betas).sqrt() / (1 - alphas_cumprod)
+        self.log_betas = torch.log(self.betas)
+        self._on_device = DeviceCache()
 
-    @staticmethod
-    def _at(array: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return array.to(like.device)[t].float()[:, None]
+    def _at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Schedule array `name` at steps t, (N, 1) float32, from a copy kept on like's device."""
+        array = self._on_device.get(name, like.device, lambda: getattr(self, name))
+        return array[t].float()[:, None]
+
+    def _model_steps(self, t: torch.Tensor) -> torch.Tensor:
+        return self._on_device.get("timestep_map", t.device, lambda: self.timestep_map)[t]
 
     def q_sample(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return self._at(self.sqrt_alphas_cumprod, t, x_start) * x_start + \
-            self._at(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise
+        return self._at("sqrt_alphas_cumprod", t, x_start) * x_start + \
+            self._at("sqrt_one_minus_alphas_cumprod", t, x_start) * noise
 
     def q_posterior(self, x_start: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = self._at(self.posterior_mean_coef1, t, x_t) * x_start + self._at(self.posterior_mean_coef2, t, x_t) * x_t
-        return mean, self._at(self.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
+        mean = self._at("posterior_mean_coef1", t, x_t) * x_start + self._at("posterior_mean_coef2", t, x_t) * x_t
+        return mean, self._at("posterior_log_variance_clipped", t, x_t).expand_as(x_t)
 
     def p_mean_variance(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                         clip_x0: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log variance) of p(x_{t-1} | x_t) from the network's [eps, v] output; `clip_x0`
         clamps the implied x0 to [-clip_x0, clip_x0] (ADM's `clip_denoised` for a latent range)."""
         eps, v = output.chunk(2, dim=-1)
-        min_log = self._at(self.posterior_log_variance_clipped, t, x_t)
-        max_log = self._at(torch.log(self.betas), t, x_t)
+        min_log = self._at("posterior_log_variance_clipped", t, x_t)
+        max_log = self._at("log_betas", t, x_t)
         fraction = (v + 1) / 2
         log_variance = fraction * max_log + (1 - fraction) * min_log
-        x_start = self._at(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - \
-            self._at(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
+        x_start = self._at("sqrt_recip_alphas_cumprod", t, x_t) * x_t - \
+            self._at("sqrt_recipm1_alphas_cumprod", t, x_t) * eps
         if clip_x0:
             x_start = x_start.clamp(-clip_x0, clip_x0)
         mean, _ = self.q_posterior(x_start, x_t, t)
@@ -101,7 +109,7 @@ class GaussianDiffusion:
                         noise: torch.Tensor) -> torch.Tensor:
         """Per-token loss (N,): mean-squared eps error + the VLB term (bits) through the variance only."""
         x_t = self.q_sample(x_start, t, noise)
-        output = denoiser(x_t, self.timestep_map.to(t.device)[t])
+        output = denoiser(x_t, self._model_steps(t))
         eps, v = output.chunk(2, dim=-1)
         mean, log_variance = self.p_mean_variance(torch.cat([eps.detach(), v], dim=-1), x_t, t)
         true_mean, true_log_variance = self.q_posterior(x_start, x_t, t)
@@ -118,7 +126,7 @@ class GaussianDiffusion:
         x = noise
         for index in reversed(range(self.num_steps)):
             t = torch.full((x.shape[0],), index, device=x.device, dtype=torch.long)
-            output = denoiser(x, self.timestep_map.to(x.device)[t])
+            output = denoiser(x, self._model_steps(t))
             mean, log_variance = self.p_mean_variance(output, x, t, clip_x0)
             fresh = draw_noise()
             x = mean + (torch.exp(0.5 * log_variance) * fresh * temperature if index > 0 else 0.0)

@@ -147,21 +147,33 @@ def train(
 
 
 class WeightAverage:
-    """An exponential moving average of a network's parameters (`averaged = decay * averaged
-    + (1 - decay) * current` after every optimizer step), as MAR's `update_ema` keeps it.
+    """An exponential moving average of a network's parameters (`averaged = d * averaged
+    + (1 - d) * current` after every optimizer step). With `update_after_step=None`, d = decay
+    throughout, as MAR's `update_ema` keeps it. With a step count, d follows open-muse's / diffusers'
+    `EMAModel.get_decay` (UnlockMGM `muse/modeling_ema.py`): for optimizer step n (1-based) and
+    k = n - update_after_step - 1, d = 0 (a plain copy) while k <= 0, then min((1 + k) / (10 + k), decay).
     Pass `update` as `train(..., after_step=...)`, then `copy_to(network)` for the averaged weights."""
 
-    def __init__(self, network: torch.nn.Module, decay: float):
+    def __init__(self, network: torch.nn.Module, decay: float, update_after_step: int | None = None):
         if not 0 < decay < 1:
             raise ValueError(f"EMA decay {decay}: must be in (0, 1)")
         self.decay = decay
+        self.update_after_step = update_after_step
         self.network = network
         self.averaged = [p.detach().clone() for p in network.parameters()]
 
+    def decay_at(self, step: int) -> float:
+        """The decay applied after optimizer step `step` (0-based, as `train` counts)."""
+        if self.update_after_step is None:
+            return self.decay
+        k = step + 1 - self.update_after_step - 1
+        return 0.0 if k <= 0 else min((1 + k) / (10 + k), self.decay)
+
     @torch.no_grad()
     def update(self, step: int = 0) -> None:
+        weight = 1 - self.decay_at(step)
         for averaged, current in zip(self.averaged, self.network.parameters()):
-            averaged.lerp_(current.detach(), 1 - self.decay)
+            averaged.lerp_(current.detach(), weight)
 
     def state_dict(self) -> dict[str, list[torch.Tensor]]:
         return {"averaged": [averaged.clone() for averaged in self.averaged]}

@@ -71,9 +71,8 @@ class AmusedSampler:
             mask_ratio = torch.cos(ratio * math.pi / 2)
         else:
             mask_ratio = 1 - ratio
-        mask_len = (length * (self.config.starting_mask_ratio * mask_ratio)).floor().to(unknown.device)
-        mask_len = torch.minimum(unknown.sum(-1, keepdim=True) - 1, mask_len)  # (B, 1)
-        return torch.clamp(mask_len, min=1)
+        mask_len = int((length * (self.config.starting_mask_ratio * mask_ratio)).floor())  # host scalar
+        return (unknown.sum(-1, keepdim=True) - 1).clamp(max=mask_len).clamp(min=1)  # (B, 1)
 
     @torch.no_grad()
     def sample(

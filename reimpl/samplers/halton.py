@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from reimpl.devices import DeviceCache
+
 from reimpl.samplers import SAMPLERS
 from reimpl.samplers.base import LogitsFn, TokenProblem, concat_conditions, condition_device, unconditional
 from reimpl.samplers.noise import CounterNoise
@@ -64,6 +66,9 @@ def halton_order(side: int, points: int = 10_000) -> torch.Tensor:
     return order
 
 
+_DEVICE_ORDERS = DeviceCache()
+
+
 def revealed_after(step: int, steps: int, length: int) -> int:
     ratio = (step + 1) / steps
     return max(step + 1, int((1 - math.acos(ratio) / (math.pi / 2)) * length))
@@ -98,7 +103,7 @@ class HaltonSampler:
         side = math.isqrt(length)
         if side * side != length:
             raise ValueError(f"the Halton scheduler needs a square token grid, got {length} tokens")
-        base_order = halton_order(side).to(device)
+        base_order = _DEVICE_ORDERS.get(side, device, lambda: halton_order(side))
         orders = base_order.expand(batch, -1)  # (B, L)
         if config.randomize:  # `torch.roll` of the order by a random shift per sample
             shift = (noise.uniform(0, ORDER_STREAM, (1,)) * length).long().clamp_(max=length - 1)  # (B, 1)

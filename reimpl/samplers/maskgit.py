@@ -97,7 +97,7 @@ class MaskGitSampler:
         config = self.config
         batch, length, device = len(noise), problem.num_tokens, condition_device(labels)
         tokens = torch.full((batch, length), problem.mask_token_id, dtype=torch.long, device=device)
-        known_confidence = torch.tensor(known_log_confidence(config.known_confidence), device=device)
+        known_confidence = torch.full((), known_log_confidence(config.known_confidence), device=device)
         for step in range(config.steps):
             unknown = tokens == problem.mask_token_id  # (B, L)
             logits = self.guided_logits(logits_fn, tokens, labels, problem, step).float()  # (B, L, K)

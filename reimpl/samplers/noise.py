@@ -23,6 +23,8 @@ from typing import Sequence
 
 import torch
 
+from reimpl.devices import to_device
+
 _MASK32 = 0xFFFFFFFF
 _PHILOX_M0, _PHILOX_M1 = 0xD2511F53, 0xCD9E8D57  # multipliers (Salmon et al. 2011, Table 2)
 _PHILOX_W0, _PHILOX_W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments: golden ratio, sqrt(3) - 1
@@ -83,7 +85,7 @@ class CounterNoise:
     def __init__(self, seeds: Sequence[int] | torch.Tensor, device: torch.device | str | None = None, stage: int = 0):
         seeds = torch.as_tensor(seeds, dtype=torch.int64).reshape(-1)
         if device is not None:
-            seeds = seeds.to(device)
+            seeds = to_device(seeds, device)
         self.seeds = seeds
         self.stage = stage
         self._key = (seeds & _MASK32, (seeds >> 32) & _MASK32)

@@ -1,11 +1,13 @@
 """Released UnlockMGM weights: open-muse `MaskGitTransformerTOAST` keys written out from that
 module's structure (embed / transformer_layers / mlm_layer / cls_anchor_gen / decoders)."""
 
+import json
 import zipfile
 
 import pytest
 import torch
 
+from reimpl.convert import CONVERTERS
 from reimpl.convert.unlockmgm import convert_unlockmgm, read_state_dict
 from reimpl.networks.maskgit import MASKGIT_CONFIGS, MaskGitConfig, MaskGitNetwork
 from reimpl.networks.toast import Toast
@@ -86,6 +88,45 @@ def test_release_zip_and_folder_are_read(tmp_path):
     for source in (archive, folder, folder / "diffusion_pytorch_model.bin"):
         state = read_state_dict(source)
         assert state.keys() == b.state.keys()
+
+
+def release_config(config: MaskGitConfig, **changes) -> dict:
+    """config.json as `EMAModel.save_pretrained` writes it: the model's config, then the EMA's counters."""
+    return {"_class_name": "MaskGitTransformerTOAST", "vocab_size": config.vocab_size, "hidden_size": config.width,
+            "num_hidden_layers": config.depth, "num_attention_heads": config.heads,
+            "intermediate_size": config.mlp_width, "max_position_embeddings": config.num_tokens + 1,
+            "num_vq_tokens": config.num_tokens, "layer_norm_embeddings": True, "use_maskgit_mlp": True,
+            "decay": 0.9999, "min_decay": 0.0, "optimization_step": 50000, "update_after_step": 5000,
+            "use_ema_warmup": False, "inv_gamma": 1.0, "power": 2 / 3, **changes}
+
+
+def test_the_ema_model_folder_that_save_pretrained_writes_is_what_is_converted(tmp_path):
+    """checkpoint-50000/ holds accelerate's raw weights as pytorch_model.bin and, in ema_model/,
+    the EMA weights under the same name plus config.json: the EMA copy is the one converted."""
+    ema, raw = StateDictBuilder(seed=3), StateDictBuilder(seed=4)
+    open_muse_layout(ema, TINY)
+    open_muse_layout(raw, TINY)
+    root = "results_corr/ft_256_toast_cls_b256_corr/checkpoint-50000"
+    archive = tmp_path / "UnlockMGM_imagenet_256.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for member, state in ((f"{root}/pytorch_model.bin", raw.state), (f"{root}/ema_model/pytorch_model.bin", ema.state)):
+            torch.save(state, tmp_path / "blob.bin")
+            handle.write(tmp_path / "blob.bin", member)
+        handle.writestr(f"{root}/ema_model/config.json", json.dumps(release_config(TINY)))
+        handle.writestr(f"{root}/optimizer.bin", b"not weights")
+    architecture = {"codebook_size": 16, "num_classes": 5, "num_tokens": 9, "width": 8, "depth": 2, "heads": 2,
+                    "mlp_width": 12, "toast": {"factors": 16}}
+    network = CONVERTERS.get("unlockmgm-transformer")(archive, architecture)
+    toast = CONVERTERS.get("unlockmgm-toast")(archive, architecture)
+    assert torch.equal(network["word_embeddings.weight"], ema.state["embed.word_embeddings.weight"])
+    assert not torch.equal(network["word_embeddings.weight"], raw.state["embed.word_embeddings.weight"])
+    assert torch.equal(toast["top_down_transform"], ema.state["top_down_transform"])
+    unpacked = tmp_path / "ema_model"
+    unpacked.mkdir()
+    torch.save(ema.state, unpacked / "pytorch_model.bin")
+    (unpacked / "config.json").write_text(json.dumps(release_config(TINY, hidden_size=1024, num_hidden_layers=24)))
+    with pytest.raises(ValueError, match="hidden_size=1024 .card: 8.*num_hidden_layers=24"):
+        CONVERTERS.get("unlockmgm-transformer")(unpacked, architecture)
 
 
 def test_imagenet_toast_has_the_published_parameter_count():

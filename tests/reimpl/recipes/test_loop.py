@@ -60,3 +60,21 @@ def test_weight_average_follows_the_ema_recursion():
     assert target.weight.item() == pytest.approx(0.471)  # ... until the average is copied out
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(network, decay=1.0)
+
+
+def test_weight_average_after_a_warm_up_follows_open_muse_get_decay():
+    """EMAModel(update_after_step=2): plain copies for the first three steps, then
+    min((1 + k) / (10 + k), decay) with k = step - 2 - 1 (1-based step)."""
+    from reimpl.recipes.loop import WeightAverage
+
+    network = torch.nn.Linear(1, 1, bias=False)
+    ema = WeightAverage(network, decay=0.9999, update_after_step=2)
+    assert [ema.decay_at(step) for step in range(5)] == [0.0, 0.0, 0.0, pytest.approx(2 / 11), pytest.approx(3 / 12)]
+    assert ema.decay_at(10**6) == 0.9999
+    for value in (5.0, 7.0, 1.0, 2.0):
+        with torch.no_grad():
+            network.weight.fill_(value)
+        ema.update(step=[5.0, 7.0, 1.0, 2.0].index(value))
+    target = torch.nn.Linear(1, 1, bias=False)
+    ema.copy_to(target)
+    assert target.weight.item() == pytest.approx(2 / 11 * 1.0 + 9 / 11 * 2.0)  # the copy at step 2, then one average

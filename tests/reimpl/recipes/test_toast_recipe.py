@@ -6,19 +6,24 @@ from reimpl.recipes.loop import OptimConfig
 from reimpl.recipes.toast import ToastTrainConfig, corrupt, train_toast
 
 
-def test_corruption_masks_then_substitutes_only_unmasked_positions():
+def test_corruption_substitutes_unmasked_positions_and_one_masked_one_in_a_fully_masked_row():
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 16, (256, 64), generator=generator)
     substitutes = torch.full_like(ids, 15)
-    inputs, substituted = corrupt(ids, substitutes, 99, 0.3, generator)
-    masked = inputs == 99
-    assert (masked.sum(-1) >= 1).all()
-    assert not (substituted & masked).any()
+    inputs, substituted, targets = corrupt(ids, substitutes, 99, 0.3, generator)
+    masked = torch.where(substituted, targets, inputs) == 99
     unmasked = 64 - masked.sum(-1)
-    expected = torch.where(unmasked > 0, (unmasked * 0.3).round().clamp(min=1), torch.zeros_like(unmasked))
-    assert torch.equal(substituted.sum(-1), expected.long())
+    full = unmasked == 0
+    assert 5 < int(full.sum()) < 60 and (masked.sum(-1) >= 1).all()  # cos(pi/2 u) rounds to 1 for u < 0.078
+    partial = ~full[:, None]
+    assert not (substituted & masked & partial).any()
+    assert torch.equal(substituted.sum(-1), torch.where(full, 1, (unmasked * 0.3).round().clamp(min=1).long()))
     assert (inputs[substituted] == 15).all()
-    assert torch.equal(inputs[~masked & ~substituted], ids[~masked & ~substituted])
+    # targets: the true token where an unmasked token was replaced, [MASK] in a fully masked row
+    assert torch.equal(targets[substituted & partial], ids[substituted & partial])
+    assert (targets[substituted & full[:, None]] == 99).all()
+    kept = ~masked & ~substituted
+    assert torch.equal(inputs[kept], ids[kept])
 
 
 def test_only_toast_trains_and_the_correction_loss_falls():

@@ -1,7 +1,8 @@
 """Every sampler family: image i is bit-identical whether it is drawn alone, in a batch of 7 or
 in a batch of 64, and changes with its seed. The networks here are per-row functions without
 matrix products, so that these tests see the sampler alone (the model-level tests in
-tests/reimpl/test_mar_model.py cover a real network's shapes)."""
+tests/reimpl/test_mar_model.py cover a real network's shapes). The `gpu` cases repeat each test on
+CUDA, where the same counters must give bit-identical grids across batch sizes too."""
 
 import pytest
 import torch
@@ -24,10 +25,23 @@ LABELS = torch.arange(64) % 3
 TABLE = torch.randn(CODES + 1, CODES, generator=torch.Generator().manual_seed(0)) * 3
 
 
+_ON_DEVICE: dict[tuple[str, str], torch.Tensor] = {}
+
+
+def on_device(name: str, tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A constant moved to `device` once (a copy per call would synchronise a GPU)."""
+    key = (name, str(device))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = tensor.to(device)
+    return _ON_DEVICE[key]
+
+
 def token_logits(tokens, labels):
     """(B, L) ids -> (B, L, K) logits; row b depends on tokens[b] and labels[b] only."""
-    context = TABLE[tokens].sum(1, keepdim=True) * 0.2 + labels[:, None, None].float()
-    return context + TABLE[tokens] + torch.linspace(0, 1, LENGTH)[None, :, None]
+    table = on_device("table", TABLE, tokens.device)
+    ramp = on_device("ramp", torch.linspace(0, 1, LENGTH)[None, :, None], tokens.device)
+    context = table[tokens].sum(1, keepdim=True) * 0.2 + labels[:, None, None].float()
+    return context + table[tokens] + ramp
 
 
 def auxiliary_logits(tokens, labels):
@@ -63,7 +77,7 @@ class LatentLike(torch.nn.Module):
         self.classes = torch.randn(4, self.width, generator=torch.Generator().manual_seed(1))
 
     def class_embedding(self, labels):
-        return self.classes[labels]
+        return on_device("classes", self.classes, labels.device)[labels]
 
     def forward(self, tokens, mask, class_embedding):
         summary = tokens.sum(1, keepdim=True).tanh().repeat(1, 1, 2)[..., : self.width]  # (B, 1, D)
@@ -90,11 +104,15 @@ TOKEN_CASES = {
 }
 
 
-def draw_tokens(case: str, seeds, labels):
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+def draw_tokens(case: str, seeds, labels, device="cpu", noise=None):
     name = case.removesuffix("-guided")
     config = SAMPLERS.get(name).Config(**TOKEN_CASES[case])
     sampler = SAMPLERS.get(name)(config)
-    noise = CounterNoise.from_seeds(seeds)
+    noise = noise if noise is not None else CounterNoise.from_seeds(seeds, device)
+    labels = labels.to(device)
     if name == "muse":
         problem = TokenProblem(LENGTH, MASK, None, null_condition=null_condition)
         return sampler.sample(MuseLike(), muse_conditions(labels), problem, noise)
@@ -106,12 +124,12 @@ def draw_tokens(case: str, seeds, labels):
     return sampler.sample(token_logits, labels, problem, noise)
 
 
-def draw_latents(name: str, seeds, labels):
+def draw_latents(name: str, seeds, labels, device="cpu", noise=None):
     config = {"mar": {"steps": 4, "cfg": 2.0, "diffusion_steps": 6},
               "emigm": {"steps": 4, "cfg": 2.0, "cfg_t_min": 0.0, "cfg_t_max": 0.9, "solver_steps": 3}}[name]
     sampler = SAMPLERS.get(name)(SAMPLERS.get(name).Config(**config))
-    return sampler.sample(LatentLike(), labels, LatentProblem(LENGTH, LatentLike.token_dim, NULL),
-                          CounterNoise.from_seeds(seeds))
+    return sampler.sample(LatentLike(), labels.to(device), LatentProblem(LENGTH, LatentLike.token_dim, NULL),
+                          noise if noise is not None else CounterNoise.from_seeds(seeds, device))
 
 
 def _check_invariance(draw):
@@ -125,15 +143,34 @@ def _check_invariance(draw):
     return full
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", sorted(TOKEN_CASES))
-def test_token_samplers_are_batch_invariant(case):
-    full = _check_invariance(lambda seeds, labels: draw_tokens(case, seeds, labels))
+def test_token_samplers_are_batch_invariant(case, device):
+    full = _check_invariance(lambda seeds, labels: draw_tokens(case, seeds, labels, device))
     assert full.shape == (64, LENGTH) and (full != MASK).all() and (full < CODES).all()
     assert len({tuple(row) for row in full.tolist()}) > 16  # the seeds really vary the images
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["mar", "emigm"])
-def test_latent_samplers_are_batch_invariant(name):
-    full = _check_invariance(lambda seeds, labels: draw_latents(name, seeds, labels))
+def test_latent_samplers_are_batch_invariant(name, device):
+    full = _check_invariance(lambda seeds, labels: draw_latents(name, seeds, labels, device))
     assert full.shape == (64, LENGTH, LatentLike.token_dim) and torch.isfinite(full).all()
     assert full.abs().sum(-1).gt(0).all()  # every token was drawn
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", sorted(TOKEN_CASES) + ["mar", "emigm"])
+def test_sampling_steps_never_wait_for_the_host_on_cuda(case):
+    """Under torch.cuda.set_sync_debug_mode("error") any device->host copy or synchronising op
+    inside the step loop raises; the loop must queue its work and return."""
+    labels, noise = LABELS[:8].to("cuda"), CounterNoise.from_seeds(SEEDS[:8], "cuda")
+    draw_fn = draw_latents if case in ("mar", "emigm") else draw_tokens
+    draw = lambda: draw_fn(case, SEEDS[:8], labels, "cuda", noise)  # noqa: E731
+    draw()  # warm-up: constants reach the device once, kernels load
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        drawn = draw()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert drawn.device.type == "cuda" and drawn.shape[0] == 8

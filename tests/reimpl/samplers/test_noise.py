@@ -95,3 +95,15 @@ def test_generator_noise_reproduces_a_torch_stream_in_call_order():
     noise = GeneratorNoise(torch.Generator().manual_seed(5), 3)
     assert torch.equal(noise.categorical(probs, 0, 0), expected_ids)
     assert torch.equal(noise.uniform(0, 1, (4,)), expected_u)
+
+
+@pytest.mark.gpu
+def test_cuda_computes_the_same_integers_and_uniforms_as_the_cpu():
+    seeds = [0, 5, 2**33 + 1]
+    cpu, cuda = CounterNoise.from_seeds(seeds), CounterNoise.from_seeds(seeds, "cuda")
+    for step, stream in ((0, 0), (3, 1), (17, 4)):
+        on_cuda = cuda.words(step, stream, torch.arange(4096, device="cuda"), shared=True)
+        on_cpu = cpu.words(step, stream, torch.arange(4096), shared=True)
+        assert all(torch.equal(a.cpu(), b) for a, b in zip(on_cuda, on_cpu, strict=True))
+        assert torch.equal(cuda.uniform(step, stream, (9, 13)).cpu(), cpu.uniform(step, stream, (9, 13)))
+    assert torch.equal(cuda.permutation(2, 2, 256).cpu(), cpu.permutation(2, 2, 256))
