@@ -64,12 +64,20 @@ class AmusedModel(GenerativeModel):
         self._empty = None
         return self
 
+    @property
+    def prompt_tokens(self) -> int:
+        """The padded prompt length: the tokenizer's model_max_length (77 in aMUSEd's
+        tokenizer_config.json, what the pipeline pads to), never more than the text encoder's
+        positions. A tokenizer built without its config carries transformers' "no limit" sentinel
+        (1e30) there; the encoder's max_position_embeddings (77 for CLIP-L) bounds it."""
+        return min(self.text_tokenizer.model_max_length, self.text_encoder.config.max_position_embeddings)
+
     @torch.no_grad()
     def encode_prompts(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        """CLIP states as the pipeline takes them: hidden_states[-2] and the projected text_embeds."""
+        """CLIP states as the pipeline takes them: hidden_states[-2] and the projected text_embeds;
+        prompts longer than `prompt_tokens` are truncated, as the pipeline truncates them."""
         ids = self.text_tokenizer(
-            prompts, return_tensors="pt", padding="max_length", truncation=True,
-            max_length=self.text_tokenizer.model_max_length,
+            prompts, return_tensors="pt", padding="max_length", truncation=True, max_length=self.prompt_tokens,
         ).input_ids.to(self.transformer.device)
         out = self.text_encoder(ids, return_dict=True, output_hidden_states=True)
         return self.conditions(out.hidden_states[-2], out.text_embeds)
@@ -115,6 +123,20 @@ def build_uvit(preset_or_fields: Mapping[str, Any]):
     return UVit2DModel(**{**(UVIT_CONFIGS[preset] if preset else {}), **fields})
 
 
+def tokenizer_settings(config_path, text_config) -> dict[str, Any]:
+    """CLIPTokenizer keyword arguments from the checkpoint's tokenizer/tokenizer_config.json when the
+    card names one (model_max_length and the special tokens), else model_max_length from the text
+    encoder's max_position_embeddings: both give 77 for aMUSEd."""
+    import json
+
+    settings: dict[str, Any] = {"model_max_length": text_config.max_position_embeddings}
+    if config_path is not None:
+        saved = json.loads(open(config_path, encoding="utf-8").read())
+        settings.update({key: saved[key] for key in ("model_max_length", "pad_token", "bos_token", "eos_token",
+                                                     "unk_token") if isinstance(saved.get(key), (int, str))})
+    return settings
+
+
 @MODELS.register("amused")
 def build_amused(card: Any, assets: ModelAssets) -> AmusedModel:
     from safetensors.torch import load_file
@@ -124,7 +146,8 @@ def build_amused(card: Any, assets: ModelAssets) -> AmusedModel:
     transformer.load_state_dict(load_file(assets.files["transformer"]))
     text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**{**CLIP_L_TEXT, **card.architecture.get("text_encoder", {})}))
     text_encoder.load_state_dict(load_file(assets.files["text_encoder"]), strict=False)  # position_ids buffers differ by version
-    text_tokenizer = CLIPTokenizer(str(assets.files["tokenizer_vocab"]), str(assets.files["tokenizer_merges"]))
+    text_tokenizer = CLIPTokenizer(str(assets.files["tokenizer_vocab"]), str(assets.files["tokenizer_merges"]),
+                                   **tokenizer_settings(assets.files.get("tokenizer_config"), text_encoder.config))
     vq = TOKENIZERS.get(assets.tokenizer_family)(assets.tokenizer_architecture)
     vq.load_state_dict(load_file(assets.files["tokenizer"]))
     return AmusedModel(card, transformer, text_encoder, text_tokenizer, vq, card.benchmark.resolution)

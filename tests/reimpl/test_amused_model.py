@@ -85,7 +85,70 @@ def test_builder_loads_diffusers_format_files(clip_tokenizer, tmp_path):
                                         max_position_embeddings=8)
     card = types.SimpleNamespace(architecture=architecture, benchmark=types.SimpleNamespace(resolution=8))
     model = MODELS.get("amused")(card, ModelAssets(files, "amused-vq", {"preset": "toy-amused-vq"}))
-    model.text_tokenizer.model_max_length = 8
+    assert model.text_tokenizer.model_max_length == 8  # from the encoder's positions: no tokenizer_config here
     sampler = AmusedSampler(AmusedSamplerConfig(steps=3))
     assert torch.equal(model.generate(torch.zeros(1), [3], sampler, ["a red circle"]),
                        reference.generate(torch.zeros(1), [3], sampler, ["a red circle"]))
+
+
+def _builder_files(tmp_path, clip_tokenizer, positions: int, tokenizer_config: dict | None):
+    """A card's files for a tiny aMUSEd whose CLIP text tower has `positions` positions."""
+    from safetensors.torch import save_file
+
+    text_config = dict(vocab_size=clip_tokenizer.vocab_size, hidden_size=16, intermediate_size=32, projection_dim=16,
+                       num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=positions)
+    torch.manual_seed(1)
+    reference = _model(clip_tokenizer)
+    encoder = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**text_config)).eval()
+    files = {"transformer": tmp_path / "t.safetensors", "text_encoder": tmp_path / "e.safetensors",
+             "tokenizer": tmp_path / "v.safetensors", "tokenizer_vocab": tmp_path / "vocab.json",
+             "tokenizer_merges": tmp_path / "merges.txt"}
+    save_file({k: v.contiguous() for k, v in reference.transformer.state_dict().items()}, files["transformer"])
+    save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, files["text_encoder"])
+    save_file({k: v.contiguous() for k, v in reference.vq.vq.state_dict().items()}, files["tokenizer"])
+    if tokenizer_config is not None:
+        files["tokenizer_config"] = tmp_path / "tokenizer_config.json"
+        files["tokenizer_config"].write_text(json.dumps(tokenizer_config))
+    config = reference.transformer.config
+    architecture = {k: config[k] for k in ("hidden_size", "use_bias", "cond_embed_dim", "micro_cond_encode_dim",
+                                           "micro_cond_embed_dim", "encoder_hidden_size", "vocab_size", "codebook_size",
+                                           "in_channels", "block_out_channels", "num_res_blocks", "block_num_heads",
+                                           "num_hidden_layers", "num_attention_heads", "intermediate_size", "sample_size")}
+    return files, {**architecture, "text_encoder": text_config}
+
+
+@pytest.mark.parametrize("tokenizer_config", [None, {"model_max_length": 77, "pad_token": "<|endoftext|>",
+                                                     "do_lower_case": True}])
+def test_prompts_longer_than_77_tokens_are_truncated_as_the_pipeline_does(clip_tokenizer, tmp_path, tokenizer_config):
+    """With aMUSEd's 77 positions the card-built tokenizer pads and truncates to 77 (the
+    pipeline's `max_length=tokenizer.model_max_length` with tokenizer_config.json's 77), whether
+    the limit comes from that file or from the text encoder; a 120-word prompt encodes."""
+    import types
+
+    from reimpl.models import MODELS
+    from reimpl.models.amused import build_amused  # noqa: F401
+    from reimpl.models.base import ModelAssets
+
+    files, architecture = _builder_files(tmp_path, clip_tokenizer, 77, tokenizer_config)
+    card = types.SimpleNamespace(architecture=architecture, benchmark=types.SimpleNamespace(resolution=8))
+    model = MODELS.get("amused")(card, ModelAssets(files, "amused-vq", {"preset": "toy-amused-vq"}))
+    assert model.text_tokenizer.model_max_length == 77 and model.prompt_tokens == 77
+    long_prompt = " ".join(WORDS[i % 5] for i in range(120))
+    conditions = model.encode_prompts([long_prompt, "a red circle"])
+    assert conditions["states"].shape == (2, 77, 16) and torch.isfinite(conditions["states"]).all()
+    # the pipeline's own tokenisation of the same prompt: 77 ids, start token, truncated, end token last
+    expected = model.text_tokenizer(long_prompt, padding="max_length", truncation=True, max_length=77).input_ids
+    assert len(expected) == 77 and expected[0] == 0 and expected[-1] == 1
+    out = model.text_encoder(torch.tensor([expected]), output_hidden_states=True)
+    assert torch.allclose(conditions["states"][:1], out.hidden_states[-2], atol=1e-6)
+    sampler = AmusedSampler(AmusedSamplerConfig(steps=2))
+    assert model.generate(torch.zeros(1), [4], sampler, [long_prompt]).shape == (1, 3, 8, 8)
+
+
+def test_a_tokenizer_with_the_no_limit_sentinel_is_bounded_by_the_encoder(clip_tokenizer):
+    """transformers' VERY_LARGE_INTEGER as model_max_length (a tokenizer built without its config)
+    would pad to 1e30 tokens; the model pads to the encoder's positions instead."""
+    clip_tokenizer.model_max_length = int(1e30)
+    model = _model(clip_tokenizer)
+    assert model.prompt_tokens == 8
+    assert model.encode_prompts(["a red circle " * 10])["states"].shape == (1, 8, 16)
