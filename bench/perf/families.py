@@ -215,24 +215,22 @@ def workloads(config: SamplerSuiteConfig, device: str, log: Callable[[str], None
             for family in config.families:
                 if family == "mage" and guided:
                     continue  # MAGE is unconditional: there is nothing to guide
-                timer = ForwardTimer(device)
-                torch.manual_seed(config.seed)
-                try:
-                    run = _ours(family, config, batch, guided, device, timer)
-                except ImportError as error:
-                    log(f"skipping {family}: {error} (pip install -e '.[dev]')")
-                    continue
-                out.append(Workload("ours", family, batch, guided, run, timer))
+                out += _built("ours", family, _ours, family, config, batch, guided, device, log, "dev")
             for peer in config.peers:
-                timer = ForwardTimer(device)
-                torch.manual_seed(config.seed)
-                try:
-                    run = _peer(peer, config, batch, guided, device, timer)
-                except ImportError as error:
-                    log(f"skipping {peer}: {error} (pip install -e '.[perf]')")
-                    continue
-                out.append(Workload(peer, PEER_FAMILY[peer], batch, guided, run, timer))
+                out += _built(peer, PEER_FAMILY[peer], _peer, peer, config, batch, guided, device, log, "perf")
     return out
+
+
+def _built(implementation, family, build, name, config, batch, guided, device, log, extra) -> list[Workload]:
+    """[the workload] from build(name, ...), or [] with a note when its package is missing."""
+    timer = ForwardTimer(device)
+    torch.manual_seed(config.seed)
+    try:
+        run = build(name, config, batch, guided, device, timer)
+    except ImportError as error:
+        log(f"skipping {name}: {error} (pip install -e '.[{extra}]')")
+        return []
+    return [Workload(implementation, family, batch, guided, run, timer)]
 
 
 def measure(workload: Workload, config: SamplerSuiteConfig, device: str) -> dict:
