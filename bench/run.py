@@ -7,6 +7,7 @@ is checked before anything is written under results/.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import shutil
 import statistics
@@ -26,7 +27,7 @@ from bench.execution import autocast, resolve_device
 from bench.errors import BadCardError, BadOverrideError
 from bench.generate import generate_shards, iter_shard_images, shard_labels_and_seconds, shard_prompts
 from bench.metrics.base import HIGHER_IS_BETTER, Metric, MetricInputs
-from bench.metrics.features import Features, FeatureNet, extract, reference_statistics
+from bench.metrics.features import Features, FeatureNet, extract, reference_statistics, shard_features
 from bench.registry import DATASETS, FEATURE_NETS, METRICS, MODELS, SAMPLERS, load_all
 from bench.store import SCHEMA_VERSION, StorePaths, atomic_write_json, environment, git_state, now_iso, read_record
 from reimpl.models.base import ModelAssets
@@ -219,8 +220,9 @@ def execute(
         progress and processes.is_main_process, on_shard_written, log,
         rank=processes.process_index, world_size=processes.num_processes, prompts_for=prompts_for,
     )
-    owned = {k: extract(net, iter_shard_images([path], config.eval.batch_size), None, device, False,
-                        "sample features", extractor)
+    owned = {k: shard_features(path, run.feature_net_name, net, functools.partial(
+                 extract, net, iter_shard_images([path], config.eval.batch_size), None, device, False,
+                 "sample features", extractor))
              for k, path in enumerate(shards) if k % processes.num_processes == processes.process_index}
     per_shard = _gather_shard_features(processes, owned)
     processes.wait_for_everyone()

@@ -159,6 +159,31 @@ def reference_statistics(
 
 
 # ----------------------------------------------------------------------------------------
+# Per-shard sample features
+# ----------------------------------------------------------------------------------------
+
+def shard_features(shard: Path, net_name: str, net: FeatureNet, compute: Callable[[], Features]) -> Features:
+    """Features of one sample shard, cached beside it (`features-<k>.<net key>.npz` next to `shard-<k>.npz`) so a
+    run stopped while featurising redoes only the shards it had not reached. The cache names
+    the shard's size and mtime: a shard regenerated since is featurised again."""
+    key = reference_key("sample shard", net_name, net)
+    path = shard.with_name(f"{shard.stem.replace('shard-', 'features-', 1)}.{key}.npz")
+    stamp = shard.stat()
+    stamp = np.array([stamp.st_size, stamp.st_mtime_ns], dtype=np.int64)
+    try:
+        with np.load(path) as data:
+            if np.array_equal(data["shard_stamp"], stamp):
+                extra = {name[len("extra/"):]: data[name] for name in data.files if name.startswith("extra/")}
+                return Features(data["features"], data["logits"], extra)
+    except (OSError, ValueError, KeyError, EOFError):
+        pass  # missing or torn: compute it
+    features = compute()
+    atomic_save_npz(path, features=features.features, logits=features.logits, shard_stamp=stamp,
+                    **{f"extra/{name}": array for name, array in features.extra.items()})
+    return features
+
+
+# ----------------------------------------------------------------------------------------
 # Registered feature networks
 # ----------------------------------------------------------------------------------------
 

@@ -67,9 +67,10 @@ class LatentMaskedModel(GenerativeModel):
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seeds: list[int], sampler: Any = None) -> torch.Tensor:
         latents = self.sample_latents(labels, seeds, sampler)
-        # one image at a time: batched convolutions may choose other kernels by batch size, and image i
-        # must not change in its last bits with the batch it was drawn in
-        return torch.cat([self.tokenizer.decode(latents[i : i + 1]) for i in range(len(seeds))])
+        # One image at a time, each in the same contiguous layout: convolutions choose kernels by
+        # batch size and by memory format (a transposed (1, C, h, w) slice reads as channels-last),
+        # and image i must not change in its last bits with the batch it was drawn in.
+        return torch.cat([self.tokenizer.decode(latents[i : i + 1].contiguous()) for i in range(len(seeds))])
 
 
 def _build(card: Any, assets: ModelAssets, default_sampler: str) -> LatentMaskedModel:

@@ -87,7 +87,9 @@ class MaskGitSampler:
         null = unconditional(labels, problem)
         both = logits_fn(torch.cat([tokens, tokens]), concat_conditions(labels, null))  # (2B, L, K): one forward
         cond, uncond = both.chunk(2)
-        return cond + weight * (cond - uncond)
+        # cond + w (cond - uncond), the same three roundings, in the forward's own buffer
+        guided = torch.sub(cond, uncond, out=uncond).mul_(weight).add_(cond)
+        return guided
 
     @torch.no_grad()
     def sample(

@@ -73,10 +73,35 @@ def categorical_from_uniform(probs: torch.Tensor, uniform: torch.Tensor) -> torc
     probs (..., K) >= 0, uniform (...) -> int64 (...). An id of probability zero is never drawn.
 
     One uniform per position instead of K Gumbels (Gumbel-max): the same distribution at a
-    K-th of the noise, which keeps the sampler's time in the network."""
-    cdf = probs.float().cumsum(-1)
-    target = (uniform * cdf[..., -1]).unsqueeze(-1)
-    return torch.searchsorted(cdf, target).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
+    K-th of the noise, which keeps the sampler's time in the network. The search runs in two
+    levels, over the sums of blocks of ids and then inside the chosen block, so no running sum
+    over all K ids is formed (a full cumsum costs as much as the softmax before it)."""
+    probs = probs.float()
+    size = probs.shape[-1]
+    block = _search_block(size)
+    if block == size:
+        return _first_reaching(probs.cumsum(-1), uniform * probs.sum(-1))
+    blocks = probs.unflatten(-1, (size // block, block))  # (..., K / b, b)
+    block_cdf = blocks.sum(-1).cumsum(-1)  # (..., K / b)
+    target = uniform * block_cdf[..., -1]
+    chosen = _first_reaching(block_cdf, target)  # a block of positive mass: its cdf rises there
+    before = torch.where(chosen > 0, block_cdf.gather(-1, (chosen - 1).clamp(min=0)[..., None]).squeeze(-1), 0.0)
+    inner_cdf = blocks.gather(-2, chosen[..., None, None].expand(*chosen.shape, 1, block)).squeeze(-2).cumsum(-1)
+    # target - before > 0 exactly (before < target); capped at the block's own total so that
+    # rounding between the two sums cannot push the draw past the block's last positive id
+    residual = torch.minimum(target - before, inner_cdf[..., -1])
+    return chosen * block + _first_reaching(inner_cdf, residual)
+
+
+def _search_block(size: int) -> int:
+    """Block length for the two-level search: 32 ids where K allows, else one level."""
+    return 32 if size % 32 == 0 and size >= 256 else size
+
+
+def _first_reaching(cdf: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Index of the first entry of the non-decreasing cdf (..., n) that is >= target (...)."""
+    found = torch.searchsorted(cdf.contiguous(), target.unsqueeze(-1).contiguous()).squeeze(-1)
+    return found.clamp_(max=cdf.shape[-1] - 1)
 
 
 class CounterNoise:

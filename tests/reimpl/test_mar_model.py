@@ -1,5 +1,6 @@
 """The MAR / eMIGM model family: latents -> images, and image i the same in any batch."""
 
+import pytest
 import torch
 
 from reimpl.models.mar import LatentMaskedModel
@@ -8,7 +9,16 @@ from reimpl.samplers.emigm import EmigmSampler, EmigmSamplerConfig
 from reimpl.tokenizers.kl_vae import KL_VAE_CONFIGS, KLVAETokenizer
 
 
-def test_generation_is_batch_independent_across_group_boundaries():
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}-threads")
+def threads(request):
+    """BLAS and OpenMP split work by thread count: batch independence must hold at each."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def test_generation_is_batch_independent_across_group_boundaries(threads):
     torch.manual_seed(0)
     network = MarNetwork(MAR_CONFIGS["toy-emigm"])
     for parameter in network.diffloss.parameters():

@@ -87,6 +87,21 @@ def test_categorical_draws_follow_the_probabilities_and_skip_zero_mass():
     assert edge.tolist() == [0, 2]
 
 
+def test_two_level_search_draws_what_one_running_sum_over_all_ids_draws():
+    generator = torch.Generator().manual_seed(3)
+    probs = (torch.randn(4, 300, 1024, generator=generator) * 3).softmax(-1)
+    # top-k filtered rows: most ids carry zero mass, whole blocks of 32 included
+    sparse = torch.where(probs >= probs.topk(5, -1).values[..., -1:], probs, 0.0)
+    uniform = CounterNoise.from_seeds(range(4)).uniform(0, 0, (300,))
+    uniform[0, :2] = torch.tensor([2.0**-24, 1 - 2.0**-24])
+    for weights in (probs, sparse):
+        cdf = weights.cumsum(-1)
+        reference = torch.searchsorted(cdf, (uniform * cdf[..., -1]).unsqueeze(-1)).squeeze(-1)
+        drawn = categorical_from_uniform(weights, uniform)
+        assert (drawn != reference).float().mean() < 1e-3  # only where the two sums round apart
+        assert (weights.gather(-1, drawn[..., None]) > 0).all()
+
+
 def test_generator_noise_reproduces_a_torch_stream_in_call_order():
     reference = torch.Generator().manual_seed(5)
     probs = torch.rand(3, 4, 10, generator=torch.Generator().manual_seed(1)).softmax(-1)
