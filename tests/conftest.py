@@ -19,6 +19,18 @@ def results_dir(tmp_path: Path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}-threads")
+def threads(request):
+    """Run a test at 1 and at 2 intra-op threads: BLAS and OpenMP split work by thread count,
+    and an image must be the same in any batch at each count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """`python -m bench ...` in a fresh interpreter, as a user would run it."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -1,21 +1,11 @@
 """The MAR / eMIGM model family: latents -> images, and image i the same in any batch."""
 
-import pytest
 import torch
 
 from reimpl.models.mar import LatentMaskedModel
 from reimpl.networks.mar import MAR_CONFIGS, MarNetwork
 from reimpl.samplers.emigm import EmigmSampler, EmigmSamplerConfig
 from reimpl.tokenizers.kl_vae import KL_VAE_CONFIGS, KLVAETokenizer
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}-threads")
-def threads(request):
-    """BLAS and OpenMP split work by thread count: batch independence must hold at each."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
 
 
 def test_generation_is_batch_independent_across_group_boundaries(threads):

@@ -145,7 +145,7 @@ def _check_invariance(draw):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", sorted(TOKEN_CASES))
-def test_token_samplers_are_batch_invariant(case, device):
+def test_token_samplers_are_batch_invariant(case, device, threads):
     full = _check_invariance(lambda seeds, labels: draw_tokens(case, seeds, labels, device))
     assert full.shape == (64, LENGTH) and (full != MASK).all() and (full < CODES).all()
     assert len({tuple(row) for row in full.tolist()}) > 16  # the seeds really vary the images
@@ -153,7 +153,7 @@ def test_token_samplers_are_batch_invariant(case, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["mar", "emigm"])
-def test_latent_samplers_are_batch_invariant(name, device):
+def test_latent_samplers_are_batch_invariant(name, device, threads):
     full = _check_invariance(lambda seeds, labels: draw_latents(name, seeds, labels, device))
     assert full.shape == (64, LENGTH, LatentLike.token_dim) and torch.isfinite(full).all()
     assert full.abs().sum(-1).gt(0).all()  # every token was drawn
