@@ -21,18 +21,24 @@ BASELINE_PATH = REPO_ROOT / "bench" / "assets" / "perf-baseline.json"
 MAX_SLOWDOWN = 0.25  # relative: ours/peer falling from r to below r / 1.25
 REFERENCE_PEER = "muse-maskgit-pytorch"  # the closest architecture: a plain transformer, like ours
 # The toy MaskGIT's size: 4 layers of width 128, 64 tokens, 256 codes, 8 steps.
-CONFIG = SamplerPerfConfig(width=128, depth=4, heads=4, tokens=64, codebook_size=256, steps=8, batch_size=32, repeats=7)
+CONFIG = SamplerPerfConfig(width=128, depth=4, heads=4, tokens=64, codebook_size=256, steps=8, batch_size=32, repeats=5)
 BASELINE_RUNS = 5
 
 
 def make_baseline(log: Callable[[str], None] = print) -> dict:
     ratios = []
     for run in range(BASELINE_RUNS):
-        result = run_sampler_benchmark(CONFIG, log=log)
+        result = run_sampler_benchmark(CONFIG, log=log, peers=(REFERENCE_PEER,))
         ratios.append(result["ratio_ours_over"][REFERENCE_PEER])
         log(f"speed baseline run {run + 1}/{BASELINE_RUNS}: ours/{REFERENCE_PEER} = {ratios[-1]:.3f}")
     return {"config": to_dict(CONFIG), "ratio_ours_over": {REFERENCE_PEER: statistics.median(ratios)},
             "runs": ratios, "threads": result["threads"]}
+
+
+def check_speed(baseline: dict, log: Callable[[str], None] = print) -> dict:
+    """One benchmark run at the baseline's config, against the reference peer only (the check
+    needs no other peer, and each one costs CI time)."""
+    return run_sampler_benchmark(SamplerPerfConfig(**baseline["config"]), log=log, peers=(REFERENCE_PEER,))
 
 
 def load_baseline(path: Path = BASELINE_PATH) -> dict:

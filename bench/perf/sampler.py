@@ -148,10 +148,15 @@ def build_amused_pipeline(config, batch: int, guided: bool = False, device: str 
 PEERS = {"muse-maskgit-pytorch": build_muse_maskgit_pytorch, "diffusers-amused": build_amused_pipeline}
 
 
-def run_sampler_benchmark(config: SamplerPerfConfig, log: Callable[[str], None] = print) -> dict:
+def run_sampler_benchmark(config: SamplerPerfConfig, log: Callable[[str], None] = print,
+                          peers: tuple[str, ...] = tuple(PEERS)) -> dict:
+    """Ours and each named peer: a warm-up call each, then `repeats` interleaved timed calls."""
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        raise ValueError(f"unknown peers {unknown}: choose from {sorted(PEERS)}")
     torch.manual_seed(config.seed)
     runners = {"ours": build_ours(config)}
-    for name, build in PEERS.items():
+    for name, build in ((name, PEERS[name]) for name in peers):
         try:
             torch.manual_seed(config.seed)
             runners[name] = build(config, config.batch_size)

@@ -5,8 +5,7 @@ import importlib.util
 
 import pytest
 
-from bench.perf.regression import MAX_SLOWDOWN, load_baseline, regressions, slowdowns
-from bench.perf.sampler import SamplerPerfConfig, run_sampler_benchmark
+from bench.perf.regression import MAX_SLOWDOWN, check_speed, load_baseline, regressions, slowdowns
 
 
 def test_a_slowdown_beyond_the_limit_is_reported():
@@ -20,8 +19,7 @@ def test_a_slowdown_beyond_the_limit_is_reported():
 @pytest.mark.skipif(not importlib.util.find_spec("muse_maskgit_pytorch"), reason="needs the [dev] peer implementations")
 def test_sampler_speed_ratio_holds_its_baseline(benchmark):
     baseline = load_baseline()
-    config = SamplerPerfConfig(**baseline["config"])
-    result = benchmark.pedantic(run_sampler_benchmark, args=(config,), kwargs={"log": lambda m: None},
+    result = benchmark.pedantic(check_speed, args=(baseline,), kwargs={"log": lambda m: None},
                                 rounds=1, iterations=1)
     benchmark.extra_info.update({"ratio_ours_over": result["ratio_ours_over"],
                                  "baseline_ratio_ours_over": baseline["ratio_ours_over"]})
