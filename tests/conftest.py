@@ -11,6 +11,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Set before torch loads OpenMP, and inherited by every `python -m bench` the tests start: idle
+# OpenMP threads sleep instead of spinning. On a machine whose cores are busy with other work a
+# spinning thread burns the time slice its partner needs (measured: a CLI test 67 s -> 45 s with
+# both cores loaded, 21.6 s -> 23.5 s idle). An explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @pytest.fixture
 def results_dir(tmp_path: Path, monkeypatch) -> Path:
