@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOY=(num_samples=500 eval.reference_images=5000)
-bench() { python -m bench --quiet "$@"; }
+# --quiet belongs to the subcommand, so it goes after it
+bench() { python -m bench "$1" --quiet "${@:2}"; }
 
 # the trivial baselines: the floor and the ceilings every toy model is read against
 for baseline in toy-class-mean toy-shuffled-colour toy-kl-reconstruction toy-random-tokens; do
