@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Remakes every record behind reports/leaderboard.md (toy benchmark: 500 samples against 5,000
 # reference images, toy-featnet), then the reports. Records already in results/records are reused,
-# so an interrupted remake resumes where it stopped. About 30 minutes on 2 idle CPU cores; run it on
-# an idle machine, since the images/s column and the FID-vs-speed plot are timed.
+# so an interrupted remake resumes where it stopped. About 20 minutes on 2 idle CPU cores (21 min
+# measured, 83 records); run it on an idle machine, since the images/s column and the FID-vs-speed
+# plot are timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOY=(num_samples=500 eval.reference_images=5000)
